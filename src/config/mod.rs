@@ -1,0 +1,164 @@
+//! The workspace configuration file, `kpi.toml`: parsed strictly (unknown keys are errors) and
+//! validated into typed values before anything else runs. Every error names the file, the line
+//! and column, the key and the offending value.
+//!
+//! This module turns text into [`Config`]; it knows the calendar model but not DataFusion.
+
+mod calendars;
+mod error;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::calendar::Calendar;
+
+pub use error::ConfigError;
+
+/// The configuration file name that marks a folder as a workspace.
+pub const CONFIG_FILE: &str = "kpi.toml";
+
+/// A validated workspace configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `kpi.toml` this was read from.
+    pub path: PathBuf,
+    /// The workspace folder; relative paths in the file are relative to it.
+    pub root: PathBuf,
+    /// The calendar used when a business-time function gets no calendar argument.
+    pub default_calendar: Option<String>,
+    /// Folder of the ingested tables.
+    pub data_dir: PathBuf,
+    /// Folder of the saved KPI queries.
+    pub queries_dir: PathBuf,
+    /// The calendars, in file order.
+    pub calendars: Vec<Calendar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    default_calendar: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
+    queries_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
+}
+
+impl Config {
+    /// Read and validate a `kpi.toml`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validate the text of a `kpi.toml` located at `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let root = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let ctx = Source { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ctx.toml_error(&e))?;
+
+        let mut calendars = Vec::with_capacity(raw.calendars.len());
+        // File order reads better in listings than alphabetical order.
+        let mut ordered: Vec<_> = raw.calendars.iter().collect();
+        ordered.sort_by_key(|(_, c)| c.span().start);
+        for (name, raw_calendar) in ordered {
+            calendars.push(calendars::build(&ctx, &root, name, raw_calendar)?);
+        }
+
+        let default_calendar = match raw.default_calendar {
+            Some(name) => {
+                if !calendars.iter().any(|c| c.name() == name.get_ref()) {
+                    let known: Vec<&str> = calendars.iter().map(Calendar::name).collect();
+                    return Err(ctx.invalid(
+                        name.span(),
+                        "default_calendar",
+                        format!(
+                            "unknown calendar '{}'; known: {}",
+                            name.get_ref(),
+                            if known.is_empty() {
+                                "none (define [calendars.NAME])".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+                Some(name.into_inner())
+            }
+            None => None,
+        };
+        let dir = |value: Option<Spanned<String>>, default: &str| {
+            root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner))
+        };
+        Ok(Config {
+            path: path.to_path_buf(),
+            data_dir: dir(raw.data_dir, "data"),
+            queries_dir: dir(raw.queries_dir, "queries"),
+            root,
+            default_calendar,
+            calendars,
+        })
+    }
+}
+
+/// The file being validated, to turn byte spans into `file:line:column` errors.
+pub(crate) struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// 1-based line and column of a byte offset.
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (line, column)
+    }
+
+    pub(crate) fn invalid(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = self.position(span.start);
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
+        let span = err.span().unwrap_or(0..0);
+        let key = self.table_at(span.start);
+        self.invalid(span, &key, err.message().trim())
+    }
+
+    /// The `[table]` header in force at a byte offset ("" at the top level).
+    fn table_at(&self, offset: usize) -> String {
+        self.text[..offset.min(self.text.len())]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
