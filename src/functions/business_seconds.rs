@@ -1,0 +1,152 @@
+//! `business_seconds(start, end [, calendar])`: business seconds between two instants.
+
+use std::sync::OnceLock;
+
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::args::{self, calendar_err, Arg, CalendarArg, Instants};
+use super::Calendars;
+use crate::calendar::MICROS;
+
+const SYNTAX: &str = "business_seconds(start, end [, calendar])";
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct BusinessSecondsFunc {
+    signature: Signature,
+    calendars: Calendars,
+}
+
+impl BusinessSecondsFunc {
+    pub fn new(calendars: Calendars) -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            calendars,
+        }
+    }
+}
+
+/// Business microseconds between `start` and `end`, shared with `business_hours`.
+pub(super) fn invoke_micros<T, F>(
+    calendars: &Calendars,
+    args: &ScalarFunctionArgs,
+    name: &str,
+    data_type: DataType,
+    convert: F,
+) -> Result<ColumnarValue>
+where
+    T: datafusion::arrow::datatypes::ArrowPrimitiveType,
+    F: Fn(i64) -> T::Native,
+{
+    let start = Instants::new(&args.args[0], name)?;
+    let end = Instants::new(&args.args[1], name)?;
+    let calendar = CalendarArg::new(&args.args, 2, name)?;
+    args::evaluate::<T>(
+        &[start, end],
+        None,
+        calendar,
+        calendars,
+        args.number_rows,
+        data_type,
+        |index, v, _, valid| {
+            let micros = match index.fast_micros(v[0], v[1]) {
+                Some(m) => m,
+                None if valid => index.business_micros(v[0], v[1]).map_err(calendar_err)?,
+                None => 0,
+            };
+            Ok(convert(micros))
+        },
+    )
+}
+
+impl ScalarUDFImpl for BusinessSecondsFunc {
+    fn name(&self) -> &str {
+        "business_seconds"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        args::coerce(self.name(), SYNTAX, &[Arg::Timestamp, Arg::Timestamp], arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        // Whole seconds, truncated toward zero (so a negative span mirrors the positive one).
+        invoke_micros::<Int64Type, _>(&self.calendars, &args, self.name(), DataType::Int64, |m| {
+            m / MICROS
+        })
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        static DOC: OnceLock<Documentation> = OnceLock::new();
+        Some(DOC.get_or_init(|| {
+            super::doc(
+                "Business seconds between two instants under a business calendar: only time \
+                 inside working hours, outside holidays and closures, counts. Negative when end \
+                 is before start. Fractions of a second are truncated toward zero.",
+                SYNTAX,
+                "SELECT business_seconds(TIMESTAMP '2026-03-02 11:00:00Z', TIMESTAMP '2026-03-02 17:00:00Z', 'br-sp');",
+            )
+            .with_argument("start", "Start instant (timestamp; without a time zone it is UTC).")
+            .with_argument("end", "End instant (timestamp; without a time zone it is UTC).")
+            .with_argument(
+                "calendar",
+                "Calendar name from kpi.toml; default: default_calendar.",
+            )
+            .build()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, Int64Array};
+    use datafusion::common::ScalarValue;
+
+    use super::super::test_support::{invoke, ts, ts_array, utf8, Unwrap};
+    use super::*;
+
+    #[test]
+    fn literals_columns_nulls_and_negative_spans() {
+        let f = |cal| BusinessSecondsFunc::new(cal);
+        // Monday 2026-03-02, São Paulo (UTC-3): 08:00-12:00 and 13:00-18:00 local.
+        let out = invoke(f, vec![ts("2026-03-02T11:00:00Z"), ts("2026-03-02T21:00:00Z")]);
+        assert_eq!(out.scalar(), ScalarValue::Int64(Some(9 * 3600)));
+        let out = invoke(f, vec![ts("2026-03-02T21:00:00Z"), ts("2026-03-02T11:00:00Z")]);
+        assert_eq!(out.scalar(), ScalarValue::Int64(Some(-9 * 3600)));
+        let out = invoke(f, vec![ts("2026-03-02T11:00:00Z"), ColumnarValue::Scalar(ScalarValue::Null)]);
+        assert_eq!(out.scalar(), ScalarValue::Int64(None));
+        let out = invoke(
+            f,
+            vec![
+                ts_array(&[Some("2026-03-02T11:00:00Z"), None, Some("2026-03-02T12:00:00.5Z")]),
+                ts("2026-03-02T12:00:01Z"),
+                utf8("br-sp"),
+            ],
+        );
+        let array = out.array();
+        let array = array.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(array.value(0), 3601);
+        assert!(array.is_null(1));
+        assert_eq!(array.value(2), 0, "half a second truncates to 0");
+    }
+
+    #[test]
+    fn unknown_calendar_lists_the_known_ones() {
+        let err = super::super::test_support::try_invoke(
+            |cal| BusinessSecondsFunc::new(cal),
+            vec![ts("2026-03-02T11:00:00Z"), ts("2026-03-02T12:00:00Z"), utf8("br-rj")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown calendar 'br-rj'; known: br-sp, night-ops"), "{err}");
+    }
+}
