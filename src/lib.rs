@@ -1,7 +1,16 @@
 //! `kpi`: a SQL analytics engine for backoffice KPIs, built on Apache DataFusion.
 //!
 //! The library holds every capability; the `kpi` binary is a thin command-line layer over it.
+//! - [`calendar`]: business calendars and the business-time index (no DataFusion).
+//! - [`config`]: `kpi.toml`, parsed strictly and validated.
+//! - [`workspace`]: finding, loading and creating workspaces.
+//! - [`functions`]: the business-time SQL functions.
+//! - [`session`]: the DataFusion session of a workspace.
+//! - [`shell`]: running SQL and printing results.
 
 pub mod calendar;
 pub mod config;
 pub mod functions;
+pub mod session;
+pub mod shell;
+pub mod workspace;

@@ -56,18 +56,23 @@ impl BusinessIndex {
         let lo = local_to_utc(&tz, first, 0).ok_or(CalendarError::OutOfRange { micros: 0 })?;
         let hi = local_to_utc(&tz, end, 0).ok_or(CalendarError::OutOfRange { micros: 0 })?;
 
-        let mut intervals: Vec<(i64, i64)> = Vec::with_capacity(
-            ((end_year - first_year).max(1) as usize) * 366 * 2,
-        );
+        let mut intervals: Vec<(i64, i64)> =
+            Vec::with_capacity(((end_year - first_year).max(1) as usize) * 366 * 2);
         let first_day = first.pred_opt().unwrap_or(first);
         let last_day = end;
-        let _ = walk::walk_days(&calendar, first_day, last_day, Direction::Forward, |s, e| {
-            let (s, e) = (s.max(lo), e.min(hi));
-            if s < e {
-                intervals.push((s, e));
-            }
-            ControlFlow::Continue(())
-        });
+        let _ = walk::walk_days(
+            &calendar,
+            first_day,
+            last_day,
+            Direction::Forward,
+            |s, e| {
+                let (s, e) = (s.max(lo), e.min(hi));
+                if s < e {
+                    intervals.push((s, e));
+                }
+                ControlFlow::Continue(())
+            },
+        );
 
         let mut spans = Vec::with_capacity(intervals.len() + 1);
         let mut cum = 0i64;
@@ -246,7 +251,9 @@ impl BusinessIndex {
             if target > total {
                 return walk::advance(cal, self.hi, target - total, Direction::Forward);
             }
-            let i = self.spans.partition_point(|s| s.cum + (s.end - s.start) < target);
+            let i = self
+                .spans
+                .partition_point(|s| s.cum + (s.end - s.start) < target);
             let span = self.spans[i];
             Ok(span.start + (target - span.cum))
         } else {

@@ -7,11 +7,11 @@
 //! thin layers over [`Calendar`], [`BusinessIndex`] and [`CalendarRegistry`].
 
 mod calendar;
-mod walk;
 pub mod holidays;
 mod index;
 mod registry;
 mod time;
+mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -32,7 +32,9 @@ pub enum CalendarError {
     #[error("invalid time range '{value}': {reason}")]
     BadRange { value: String, reason: String },
     /// Two working ranges (or two closures) cover the same wall-clock time.
-    #[error("'{first}' and '{second}' overlap on {day}; working hours and closures must not overlap")]
+    #[error(
+        "'{first}' and '{second}' overlap on {day}; working hours and closures must not overlap"
+    )]
     Overlap {
         day: String,
         first: String,

@@ -56,7 +56,10 @@ impl CalendarRegistry {
         if let Some(name) = &default {
             registry.calendar(name)?;
         }
-        Ok(CalendarRegistry { default, ..registry })
+        Ok(CalendarRegistry {
+            default,
+            ..registry
+        })
     }
 
     /// Calendar names, sorted.
@@ -91,10 +94,12 @@ impl CalendarRegistry {
     }
 
     fn entry(&self, name: &str) -> Result<&Entry, CalendarError> {
-        self.entries.get(name).ok_or_else(|| CalendarError::Unknown {
-            name: name.to_string(),
-            known: self.known(),
-        })
+        self.entries
+            .get(name)
+            .ok_or_else(|| CalendarError::Unknown {
+                name: name.to_string(),
+                known: self.known(),
+            })
     }
 
     /// The index of calendar `name`, grown if needed to cover the instants `span` (µs) within

@@ -254,11 +254,17 @@ fn far_instants_are_exact_and_never_panic() {
     let index = BusinessIndex::build(Arc::clone(&cal), 2026, 2027).unwrap();
     // A week in 1850 and in 2950: 5 x 9 + 24 hours (no DST rules then, or not known).
     let week = |start: &str, end: &str| index.business_micros(at(start), at(end)).unwrap();
-    assert_eq!(week("1850-01-06T23:00:00Z", "1850-01-13T23:00:00Z"), 69 * 3_600 * MICROS);
+    assert_eq!(
+        week("1850-01-06T23:00:00Z", "1850-01-13T23:00:00Z"),
+        69 * 3_600 * MICROS
+    );
     let w = week("2950-01-05T00:00:00Z", "2950-01-12T00:00:00Z");
     assert_eq!(w, 69 * 3_600 * MICROS);
     let t = at("2950-01-05T00:00:00Z");
-    assert_eq!(index.business_micros(t, index.add(t, w).unwrap()).unwrap(), w);
+    assert_eq!(
+        index.business_micros(t, index.add(t, w).unwrap()).unwrap(),
+        w
+    );
     assert!(index.business_micros(i64::MIN, 0).is_err());
     assert!(index.next_open(i64::MAX).is_err());
 }
@@ -268,9 +274,17 @@ fn a_calendar_without_future_business_time_is_an_error_not_a_loop() {
     let mut days: [Vec<TimeRange>; 7] = Default::default();
     days[0].push(TimeRange::parse("09:00-17:00").unwrap());
     let tz: Tz = "UTC".parse().unwrap();
-    let cal = Calendar::new("ending", tz, WeeklyHours::new(days).unwrap())
-        .with_period(d("2027-01-01"), WeeklyHours::new(Default::default()).unwrap());
+    let cal = Calendar::new("ending", tz, WeeklyHours::new(days).unwrap()).with_period(
+        d("2027-01-01"),
+        WeeklyHours::new(Default::default()).unwrap(),
+    );
     let index = BusinessIndex::build(Arc::new(cal), 2026, 2028).unwrap();
-    let err = index.add(at("2026-12-31T00:00:00Z"), 3_600 * MICROS).unwrap_err();
-    assert!(err.to_string().contains("no business time within 10 years after"), "{err}");
+    let err = index
+        .add(at("2026-12-31T00:00:00Z"), 3_600 * MICROS)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no business time within 10 years after"),
+        "{err}"
+    );
 }

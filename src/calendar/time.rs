@@ -89,10 +89,12 @@ pub struct TimeRange {
 impl TimeRange {
     /// Parse `HH:MM-HH:MM` (seconds optional). `24:00` is only valid as an end.
     pub fn parse(text: &str) -> Result<TimeRange, CalendarError> {
-        let (a, b) = text.split_once('-').ok_or_else(|| CalendarError::BadRange {
-            value: text.to_string(),
-            reason: "expected HH:MM-HH:MM".to_string(),
-        })?;
+        let (a, b) = text
+            .split_once('-')
+            .ok_or_else(|| CalendarError::BadRange {
+                value: text.to_string(),
+                reason: "expected HH:MM-HH:MM".to_string(),
+            })?;
         let start = WallTime::parse(a)?;
         let end = WallTime::parse(b)?;
         if start == WallTime::END_OF_DAY {
@@ -160,11 +162,9 @@ fn offset_before_gap(tz: &Tz, naive: NaiveDateTime) -> Option<i32> {
         chrono::LocalResult::Single(dt) | chrono::LocalResult::Ambiguous(_, dt) => {
             Some(dt.offset().fix().local_minus_utc())
         }
-        chrono::LocalResult::None => Some(
-            tz.offset_from_utc_datetime(&naive)
-                .fix()
-                .local_minus_utc(),
-        ),
+        chrono::LocalResult::None => {
+            Some(tz.offset_from_utc_datetime(&naive).fix().local_minus_utc())
+        }
     }
 }
 
@@ -176,7 +176,6 @@ pub fn utc_to_local(tz: &Tz, micros: i64) -> Option<(NaiveDate, u32)> {
     let secs = naive.time().num_seconds_from_midnight();
     Some((naive.date(), secs))
 }
-
 
 /// Format a UTC instant (µs) as RFC 3339 in UTC, for messages.
 pub fn format_utc(micros: i64) -> String {
@@ -199,7 +198,15 @@ mod tests {
         assert_eq!(WallTime::parse("08:30").unwrap().seconds(), 8 * 3600 + 1800);
         assert_eq!(WallTime::parse("24:00").unwrap(), WallTime::END_OF_DAY);
         assert_eq!(WallTime::parse("23:59:59").unwrap().seconds(), 86_399);
-        for bad in ["24:01", "8:00", "08:60", "ab:cd", "", "08:00:00:00", "25:00"] {
+        for bad in [
+            "24:01",
+            "8:00",
+            "08:60",
+            "ab:cd",
+            "",
+            "08:00:00:00",
+            "25:00",
+        ] {
             assert!(WallTime::parse(bad).is_err(), "{bad}");
         }
         let r = TimeRange::parse("22:00-06:00").unwrap();

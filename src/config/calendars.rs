@@ -65,7 +65,11 @@ pub(super) fn build(
     let key = |field: &str| format!("calendars.{name}.{field}");
     let raw_span = raw.span();
     let raw = raw.get_ref();
-    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+    {
         return Err(src.invalid(
             raw_span,
             &format!("calendars.{name}"),
@@ -79,9 +83,8 @@ pub(super) fn build(
 
     for period in &raw.periods {
         let p = period.get_ref();
-        let from = parse_date(p.from.get_ref()).map_err(|msg| {
-            src.invalid(p.from.span(), &key("periods.from"), msg)
-        })?;
+        let from = parse_date(p.from.get_ref())
+            .map_err(|msg| src.invalid(p.from.span(), &key("periods.from"), msg))?;
         calendar = calendar.with_period(from, weekly_hours(src, &key("periods.hours"), &p.hours)?);
     }
     calendar
@@ -106,7 +109,8 @@ pub(super) fn build(
     for entry in &raw.holidays {
         let text = entry.get_ref().trim();
         let (date, label) = text.split_once(' ').unwrap_or((text, ""));
-        let date = parse_date(date).map_err(|msg| src.invalid(entry.span(), &key("holidays"), msg))?;
+        let date =
+            parse_date(date).map_err(|msg| src.invalid(entry.span(), &key("holidays"), msg))?;
         let label = label.trim();
         calendar = calendar.with_holiday(date, if label.is_empty() { "holiday" } else { label });
     }
@@ -140,7 +144,11 @@ fn weekly_hours(
     for (i, day) in days.iter().enumerate() {
         for text in day.iter() {
             let range = TimeRange::parse(text.get_ref()).map_err(|e| {
-                src.invalid(text.span(), &format!("{key}.{}", WEEKDAYS[i]), e.to_string())
+                src.invalid(
+                    text.span(),
+                    &format!("{key}.{}", WEEKDAYS[i]),
+                    e.to_string(),
+                )
             })?;
             ranges[i].push(range);
         }

@@ -33,7 +33,12 @@ pub enum Arg {
 }
 
 /// Coerce `types` for a function taking `fixed` arguments and an optional calendar name.
-pub fn coerce(name: &str, syntax: &str, fixed: &[Arg], types: &[DataType]) -> Result<Vec<DataType>> {
+pub fn coerce(
+    name: &str,
+    syntax: &str,
+    fixed: &[Arg],
+    types: &[DataType],
+) -> Result<Vec<DataType>> {
     if types.len() != fixed.len() && types.len() != fixed.len() + 1 {
         return plan_err!(
             "{name} takes {} or {} arguments, {syntax}; got {}",
@@ -106,7 +111,9 @@ pub enum Instants<'a> {
 impl<'a> Instants<'a> {
     pub fn new(value: &'a ColumnarValue, name: &str) -> Result<Instants<'a>> {
         match value {
-            ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, _)) => Ok(Instants::Scalar(*v)),
+            ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, _)) => {
+                Ok(Instants::Scalar(*v))
+            }
             ColumnarValue::Scalar(ScalarValue::Null) => Ok(Instants::Scalar(None)),
             ColumnarValue::Array(array) => match array.data_type() {
                 DataType::Timestamp(TimeUnit::Microsecond, _) => {
@@ -295,7 +302,9 @@ pub fn evaluate<T: ArrowPrimitiveType>(
     }
     let array = PrimitiveArray::<T>::new(values.into(), nulls).with_data_type(data_type);
     if all_scalar {
-        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?));
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &array, 0,
+        )?));
     }
     Ok(ColumnarValue::Array(Arc::new(array) as ArrayRef))
 }

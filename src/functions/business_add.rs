@@ -80,13 +80,22 @@ impl<'a> Amount<'a> {
                 ScalarValue::IntervalMonthDayNano(v) => v.map(interval_to_micros).transpose()?,
                 ScalarValue::DurationMicrosecond(v) => *v,
                 ScalarValue::Null => None,
-                other => return exec_err!("business_add: unsupported amount type {}", other.data_type()),
+                other => {
+                    return exec_err!(
+                        "business_add: unsupported amount type {}",
+                        other.data_type()
+                    )
+                }
             }),
             ColumnarValue::Array(a) => match a.data_type() {
                 DataType::Int64 => Amount::Seconds(a.as_primitive::<Int64Type>()),
                 DataType::Float64 => Amount::FractionalSeconds(a.as_primitive::<Float64Type>()),
-                DataType::Interval(_) => Amount::Interval(a.as_primitive::<IntervalMonthDayNanoType>()),
-                DataType::Duration(_) => Amount::Duration(a.as_primitive::<DurationMicrosecondType>()),
+                DataType::Interval(_) => {
+                    Amount::Interval(a.as_primitive::<IntervalMonthDayNanoType>())
+                }
+                DataType::Duration(_) => {
+                    Amount::Duration(a.as_primitive::<DurationMicrosecondType>())
+                }
                 other => return exec_err!("business_add: unsupported amount type {other}"),
             },
         })
@@ -127,7 +136,12 @@ impl ScalarUDFImpl for BusinessAddFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(self.name(), SYNTAX, &[Arg::Timestamp, Arg::Amount], arg_types)
+        args::coerce(
+            self.name(),
+            SYNTAX,
+            &[Arg::Timestamp, Arg::Amount],
+            arg_types,
+        )
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -192,12 +206,21 @@ mod tests {
     #[test]
     fn forward_backward_and_zero() {
         // Friday 2026-03-06 16:00 local (19:00Z) + 2h: 1h on Friday (closes 17:00), 1h Monday.
-        let out = invoke(BusinessAddFunc::new, vec![ts("2026-03-06T19:00:00Z"), secs(7200)]);
+        let out = invoke(
+            BusinessAddFunc::new,
+            vec![ts("2026-03-06T19:00:00Z"), secs(7200)],
+        );
         assert_eq!(out.scalar(), ts("2026-03-09T12:00:00Z").scalar_value());
-        let out = invoke(BusinessAddFunc::new, vec![ts("2026-03-09T12:00:00Z"), secs(-7200)]);
+        let out = invoke(
+            BusinessAddFunc::new,
+            vec![ts("2026-03-09T12:00:00Z"), secs(-7200)],
+        );
         assert_eq!(out.scalar(), ts("2026-03-06T19:00:00Z").scalar_value());
         // Saturday + 0 = Monday's opening.
-        let out = invoke(BusinessAddFunc::new, vec![ts("2026-03-07T15:00:00Z"), secs(0)]);
+        let out = invoke(
+            BusinessAddFunc::new,
+            vec![ts("2026-03-07T15:00:00Z"), secs(0)],
+        );
         assert_eq!(out.scalar(), ts("2026-03-09T11:00:00Z").scalar_value());
     }
 
@@ -206,12 +229,19 @@ mod tests {
         let day = ColumnarValue::Scalar(ScalarValue::IntervalMonthDayNano(Some(
             IntervalMonthDayNano::new(0, 1, 0),
         )));
-        let err = try_invoke(BusinessAddFunc::new, vec![ts("2026-03-06T19:00:00Z"), day]).unwrap_err();
-        assert!(err.to_string().contains("business time has no fixed day"), "{err}");
+        let err =
+            try_invoke(BusinessAddFunc::new, vec![ts("2026-03-06T19:00:00Z"), day]).unwrap_err();
+        assert!(
+            err.to_string().contains("business time has no fixed day"),
+            "{err}"
+        );
         let hours = ColumnarValue::Scalar(ScalarValue::IntervalMonthDayNano(Some(
             IntervalMonthDayNano::new(0, 0, 2 * 3_600_000_000_000),
         )));
-        let out = invoke(BusinessAddFunc::new, vec![ts("2026-03-06T19:00:00Z"), hours]);
+        let out = invoke(
+            BusinessAddFunc::new,
+            vec![ts("2026-03-06T19:00:00Z"), hours],
+        );
         assert_eq!(out.scalar(), ts("2026-03-09T12:00:00Z").scalar_value());
     }
 }

@@ -44,7 +44,12 @@ impl ScalarUDFImpl for BusinessHoursFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(self.name(), SYNTAX, &[Arg::Timestamp, Arg::Timestamp], arg_types)
+        args::coerce(
+            self.name(),
+            SYNTAX,
+            &[Arg::Timestamp, Arg::Timestamp],
+            arg_types,
+        )
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -67,8 +72,14 @@ impl ScalarUDFImpl for BusinessHoursFunc {
                 SYNTAX,
                 "SELECT business_hours(created_at, first_response_at, 'br-sp') FROM tickets;",
             )
-            .with_argument("start", "Start instant (timestamp; without a time zone it is UTC).")
-            .with_argument("end", "End instant (timestamp; without a time zone it is UTC).")
+            .with_argument(
+                "start",
+                "Start instant (timestamp; without a time zone it is UTC).",
+            )
+            .with_argument(
+                "end",
+                "End instant (timestamp; without a time zone it is UTC).",
+            )
             .with_argument(
                 "calendar",
                 "Calendar name from kpi.toml; default: default_calendar.",
@@ -87,7 +98,10 @@ mod tests {
 
     #[test]
     fn fractional_hours() {
-        let out = invoke(BusinessHoursFunc::new, vec![ts("2026-03-02T11:00:00Z"), ts("2026-03-02T11:45:00Z")]);
+        let out = invoke(
+            BusinessHoursFunc::new,
+            vec![ts("2026-03-02T11:00:00Z"), ts("2026-03-02T11:45:00Z")],
+        );
         assert_eq!(out.scalar(), ScalarValue::Float64(Some(0.75)));
     }
 }

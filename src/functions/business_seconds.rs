@@ -76,7 +76,12 @@ impl ScalarUDFImpl for BusinessSecondsFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(self.name(), SYNTAX, &[Arg::Timestamp, Arg::Timestamp], arg_types)
+        args::coerce(
+            self.name(),
+            SYNTAX,
+            &[Arg::Timestamp, Arg::Timestamp],
+            arg_types,
+        )
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -119,16 +124,32 @@ mod tests {
     fn literals_columns_nulls_and_negative_spans() {
         let f = |cal| BusinessSecondsFunc::new(cal);
         // Monday 2026-03-02, São Paulo (UTC-3): 08:00-12:00 and 13:00-18:00 local.
-        let out = invoke(f, vec![ts("2026-03-02T11:00:00Z"), ts("2026-03-02T21:00:00Z")]);
+        let out = invoke(
+            f,
+            vec![ts("2026-03-02T11:00:00Z"), ts("2026-03-02T21:00:00Z")],
+        );
         assert_eq!(out.scalar(), ScalarValue::Int64(Some(9 * 3600)));
-        let out = invoke(f, vec![ts("2026-03-02T21:00:00Z"), ts("2026-03-02T11:00:00Z")]);
+        let out = invoke(
+            f,
+            vec![ts("2026-03-02T21:00:00Z"), ts("2026-03-02T11:00:00Z")],
+        );
         assert_eq!(out.scalar(), ScalarValue::Int64(Some(-9 * 3600)));
-        let out = invoke(f, vec![ts("2026-03-02T11:00:00Z"), ColumnarValue::Scalar(ScalarValue::Null)]);
+        let out = invoke(
+            f,
+            vec![
+                ts("2026-03-02T11:00:00Z"),
+                ColumnarValue::Scalar(ScalarValue::Null),
+            ],
+        );
         assert_eq!(out.scalar(), ScalarValue::Int64(None));
         let out = invoke(
             f,
             vec![
-                ts_array(&[Some("2026-03-02T11:00:00Z"), None, Some("2026-03-02T12:00:00.5Z")]),
+                ts_array(&[
+                    Some("2026-03-02T11:00:00Z"),
+                    None,
+                    Some("2026-03-02T12:00:00.5Z"),
+                ]),
                 ts("2026-03-02T12:00:01Z"),
                 utf8("br-sp"),
             ],
@@ -144,9 +165,17 @@ mod tests {
     fn unknown_calendar_lists_the_known_ones() {
         let err = super::super::test_support::try_invoke(
             |cal| BusinessSecondsFunc::new(cal),
-            vec![ts("2026-03-02T11:00:00Z"), ts("2026-03-02T12:00:00Z"), utf8("br-rj")],
+            vec![
+                ts("2026-03-02T11:00:00Z"),
+                ts("2026-03-02T12:00:00Z"),
+                utf8("br-rj"),
+            ],
         )
         .unwrap_err();
-        assert!(err.to_string().contains("unknown calendar 'br-rj'; known: br-sp, night-ops"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown calendar 'br-rj'; known: br-sp, night-ops"),
+            "{err}"
+        );
     }
 }

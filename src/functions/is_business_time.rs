@@ -113,8 +113,14 @@ mod tests {
     #[test]
     fn opening_is_in_and_closing_is_out() {
         let f = IsBusinessTimeFunc::new;
-        assert_eq!(invoke(f, vec![ts("2026-03-02T11:00:00Z")]).scalar(), ScalarValue::Boolean(Some(true)));
-        assert_eq!(invoke(f, vec![ts("2026-03-02T15:00:00Z")]).scalar(), ScalarValue::Boolean(Some(false)));
+        assert_eq!(
+            invoke(f, vec![ts("2026-03-02T11:00:00Z")]).scalar(),
+            ScalarValue::Boolean(Some(true))
+        );
+        assert_eq!(
+            invoke(f, vec![ts("2026-03-02T15:00:00Z")]).scalar(),
+            ScalarValue::Boolean(Some(false))
+        );
         assert_eq!(
             invoke(f, vec![ColumnarValue::Scalar(ScalarValue::Null)]).scalar(),
             ScalarValue::Boolean(None)

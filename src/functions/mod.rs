@@ -79,5 +79,6 @@ fn doc(
         label: "Business Time Functions",
         description: Some("Business-hours arithmetic over the calendars in kpi.toml"),
     };
-    Documentation::builder(SECTION, description, syntax).with_sql_example(format!("```sql\n{example}\n```"))
+    Documentation::builder(SECTION, description, syntax)
+        .with_sql_example(format!("```sql\n{example}\n```"))
 }

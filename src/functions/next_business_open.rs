@@ -91,7 +91,13 @@ mod tests {
     #[test]
     fn closed_instants_move_to_the_opening() {
         let f = NextBusinessOpenFunc::new;
-        assert_eq!(invoke(f, vec![ts("2026-03-07T15:00:00Z")]).scalar(), ts("2026-03-09T11:00:00Z").scalar_value());
-        assert_eq!(invoke(f, vec![ts("2026-03-09T11:30:00Z")]).scalar(), ts("2026-03-09T11:30:00Z").scalar_value());
+        assert_eq!(
+            invoke(f, vec![ts("2026-03-07T15:00:00Z")]).scalar(),
+            ts("2026-03-09T11:00:00Z").scalar_value()
+        );
+        assert_eq!(
+            invoke(f, vec![ts("2026-03-09T11:30:00Z")]).scalar(),
+            ts("2026-03-09T11:30:00Z").scalar_value()
+        );
     }
 }

@@ -91,10 +91,9 @@ pub fn ts(rfc3339: &str) -> ColumnarValue {
 }
 
 pub fn ts_array(values: &[Option<&str>]) -> ColumnarValue {
-    let array = TimestampMicrosecondArray::from(
-        values.iter().map(|v| v.map(micros)).collect::<Vec<_>>(),
-    )
-    .with_timezone("UTC");
+    let array =
+        TimestampMicrosecondArray::from(values.iter().map(|v| v.map(micros)).collect::<Vec<_>>())
+            .with_timezone("UTC");
     ColumnarValue::Array(Arc::new(array))
 }
 

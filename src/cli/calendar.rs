@@ -1,0 +1,164 @@
+//! `kpi calendar`: list calendars, show their days, measure business time between instants.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use clap::Subcommand;
+use comfy_table::{presets, Table};
+
+use kpi::calendar::{format_utc, local_to_utc, utc_to_local, WallTime, MICROS};
+use kpi::workspace::Workspace;
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// List the workspace's calendars with their time zones.
+    List,
+    /// Print each day's business intervals (local wall time), business hours and holidays.
+    Show {
+        /// Calendar name (default: the workspace's default_calendar).
+        name: Option<String>,
+        /// First local date, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last local date (inclusive), YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        to: String,
+    },
+    /// Business seconds and hours between two instants. Instants without an offset
+    /// ("2026-03-02 08:00") are wall-clock times in the calendar's zone.
+    Between {
+        /// Calendar name.
+        name: String,
+        /// Start: RFC 3339 ("2026-03-02T11:00:00Z"), or local "YYYY-MM-DD[ HH:MM[:SS]]".
+        start: String,
+        /// End, in the same forms as START.
+        end: String,
+    },
+}
+
+/// Days `show` prints at most, to keep a typo in a year from flooding the terminal.
+const MAX_DAYS: i64 = 3_700;
+
+pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
+    let calendars = &ws.calendars;
+    match command {
+        CalendarCommand::List => {
+            let mut table = Table::new();
+            table.load_preset(presets::ASCII_MARKDOWN);
+            table.set_header(["calendar", "timezone", "default"]);
+            for name in calendars.names() {
+                let cal = calendars.calendar(name)?;
+                let default = if calendars.default_name() == Some(name) {
+                    "yes"
+                } else {
+                    ""
+                };
+                table.add_row([name, cal.timezone().name(), default]);
+            }
+            println!("{table}");
+        }
+        CalendarCommand::Show { name, from, to } => {
+            let name = calendars.resolve(name.as_deref())?;
+            let cal = calendars.calendar(name)?;
+            let (from, to) = (parse_date(&from, "--from")?, parse_date(&to, "--to")?);
+            if to < from {
+                bail!("--to {to} is before --from {from}");
+            }
+            if (to - from).num_days() >= MAX_DAYS {
+                bail!("--from {from} --to {to} spans more than {MAX_DAYS} days; show a shorter period");
+            }
+            println!("calendar {name} ({})", cal.timezone().name());
+            let mut table = Table::new();
+            table.load_preset(presets::ASCII_MARKDOWN);
+            table.set_header(["date", "day", "business hours (local)", "hours", "holiday"]);
+            let mut total = 0i64;
+            for date in from.iter_days().take_while(|d| *d <= to) {
+                let day = cal.day(date);
+                let micros: i64 = day.utc.iter().map(|(s, e)| e - s).sum();
+                total += micros;
+                let intervals = day
+                    .local
+                    .iter()
+                    .map(|&(s, e)| format!("{}-{}", wall(s), wall(e)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                table.add_row([
+                    date.to_string(),
+                    date.format("%a").to_string(),
+                    if intervals.is_empty() {
+                        "-".to_string()
+                    } else {
+                        intervals
+                    },
+                    format!("{:.2}", micros as f64 / 3.6e9),
+                    day.holiday.unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+            println!("total: {:.2} business hours", total as f64 / 3.6e9);
+        }
+        CalendarCommand::Between { name, start, end } => {
+            let cal = calendars.calendar(&name)?;
+            let tz = cal.timezone();
+            let a =
+                parse_instant(&start, &tz).with_context(|| format!("invalid START '{start}'"))?;
+            let b = parse_instant(&end, &tz).with_context(|| format!("invalid END '{end}'"))?;
+            let index = calendars.index(&name, Some((a.min(b), a.max(b))))?;
+            let micros = index.business_micros(a, b)?;
+            let local = |t: i64| {
+                utc_to_local(&tz, t)
+                    .map(|(d, s)| format!("{d} {}", wall(s)))
+                    .unwrap_or_default()
+            };
+            println!("calendar:         {name} ({})", tz.name());
+            println!("start:            {} ({} local)", format_utc(a), local(a));
+            println!("end:              {} ({} local)", format_utc(b), local(b));
+            println!("business seconds: {}", micros / MICROS);
+            println!("business hours:   {:.4}", micros as f64 / 3.6e9);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wall(seconds: u32) -> String {
+    WallTime::from_seconds(seconds)
+        .map(|w| w.to_string())
+        .unwrap_or_default()
+}
+
+fn parse_date(text: &str, flag: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| anyhow!("{flag}: invalid date '{text}' (expected YYYY-MM-DD)"))
+}
+
+/// RFC 3339 with an offset, or a local wall time / date in `tz` (DST rules as everywhere).
+fn parse_instant(text: &str, tz: &chrono_tz::Tz) -> Result<i64> {
+    let text = text.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Ok(dt.timestamp_micros());
+    }
+    let naive = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
+    .ok_or_else(|| {
+        anyhow!("expected RFC 3339 (2026-03-02T11:00:00Z) or local YYYY-MM-DD[ HH:MM[:SS]]")
+    })?;
+    let seconds = naive
+        .time()
+        .signed_duration_since(chrono::NaiveTime::MIN)
+        .num_seconds() as u32;
+    let micros = local_to_utc(tz, naive.date(), seconds)
+        .ok_or_else(|| anyhow!("outside the supported range of dates"))?;
+    Ok(micros + i64::from(naive.and_utc().timestamp_subsec_micros()))
+}

@@ -1,0 +1,66 @@
+//! Command-line definitions (clap derive; doc comments are the help text) and dispatch.
+//! Each command validates its arguments, then calls into the library.
+
+mod calendar;
+mod sql;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use kpi::workspace::{self, Workspace};
+
+/// kpi — a SQL analytics engine for backoffice KPIs: help-desk history as Parquet,
+/// business-hours SLA arithmetic in SQL, progressive quarterly targets.
+#[derive(Debug, Parser)]
+#[command(name = "kpi", version, propagate_version = true)]
+pub struct Cli {
+    /// Workspace folder (holds kpi.toml). Default: the current directory if it has a
+    /// kpi.toml, else the bundled sample workspace.
+    #[arg(
+        long,
+        short = 'w',
+        global = true,
+        env = "KPI_WORKSPACE",
+        value_name = "DIR"
+    )]
+    workspace: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new workspace: a commented kpi.toml and data/, queries/, holidays/ folders.
+    Init {
+        /// Folder to create the workspace in (created if missing).
+        dir: PathBuf,
+    },
+    /// Run SQL against the workspace: -c SQL, -f FILE, or statements on standard input.
+    Sql(sql::SqlArgs),
+    /// Inspect business calendars: days, holidays, business time between two instants.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
+}
+
+/// Run a parsed command line; the exit code on success.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir } => {
+            let path = workspace::init(&dir)?;
+            println!("created {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql(args) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            sql::run(&ws, args)
+        }
+        Command::Calendar(command) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            calendar::run(&ws, command)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `kpi sql`: running SQL statements against a workspace session and printing their results.
+//!
+//! This module owns statement splitting, execution and result formats. It knows nothing of
+//! business time; the session it is given already has the functions and tables.
+
+mod format;
+
+use std::io::Write;
+
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+
+pub use format::{write_batches, Format};
+
+/// Errors of running SQL.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The text is not valid SQL.
+    #[error("{0}")]
+    Parse(Box<DataFusionError>),
+    /// A statement failed to plan or run; `index` is 1-based, `of` the number of statements.
+    #[error("{}{source}", statement_prefix(*index, *of))]
+    Statement {
+        index: usize,
+        of: usize,
+        source: Box<DataFusionError>,
+    },
+    /// Results could not be written.
+    #[error("cannot write results: {0}")]
+    Output(#[from] format::OutputError),
+}
+
+fn statement_prefix(index: usize, of: usize) -> String {
+    if of > 1 {
+        format!("statement {index} of {of}: ")
+    } else {
+        String::new()
+    }
+}
+
+/// Run every `;`-separated statement of `sql` in order, writing each result to `out`.
+/// Stops at the first failing statement.
+pub async fn run_sql(
+    ctx: &SessionContext,
+    sql: &str,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), ShellError> {
+    let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
+        .map_err(|e| ShellError::Parse(Box::new(e)))?;
+    let of = statements.len();
+    for (i, statement) in statements.into_iter().enumerate() {
+        let wrap = |source: DataFusionError| ShellError::Statement {
+            index: i + 1,
+            of,
+            source: Box::new(source),
+        };
+        let plan = ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(wrap)?;
+        let df = ctx.execute_logical_plan(plan).await.map_err(wrap)?;
+        let schema = df.schema().inner().clone();
+        let batches = df.collect().await.map_err(wrap)?;
+        write_batches(&schema, &batches, format, out)?;
+    }
+    Ok(())
+}
