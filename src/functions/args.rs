@@ -10,7 +10,7 @@ use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::kernels::aggregate::{max, min};
 use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, TimeUnit};
 use datafusion::common::{exec_datafusion_err, exec_err, plan_err, Result, ScalarValue};
-use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 
 use crate::calendar::{BusinessIndex, CalendarError};
 
@@ -229,13 +229,15 @@ pub fn evaluate<T: ArrowPrimitiveType>(
     extra_nulls: Option<NullBuffer>,
     calendar: CalendarArg<'_>,
     calendars: &Calendars,
-    rows: usize,
+    args: &ScalarFunctionArgs,
     data_type: DataType,
     f: impl Fn(&BusinessIndex, &[i64], usize, bool) -> Result<T::Native>,
 ) -> Result<ColumnarValue> {
-    let all_scalar = inputs.iter().all(|i| matches!(i, Instants::Scalar(_)))
-        && matches!(calendar, CalendarArg::Default | CalendarArg::Named(_))
-        && extra_nulls.is_none();
+    let all_scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let rows = args.number_rows;
     let null_result = || ScalarValue::try_from(&data_type);
     if inputs.iter().any(Instants::is_null_scalar) || matches!(calendar, CalendarArg::Null) {
         return Ok(ColumnarValue::Scalar(null_result()?));

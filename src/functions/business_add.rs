@@ -157,7 +157,7 @@ impl ScalarUDFImpl for BusinessAddFunc {
             amount.nulls(),
             calendar,
             &self.calendars,
-            args.number_rows,
+            &args,
             utc_micros(),
             |index, v, i, valid| {
                 if !valid {
@@ -222,6 +222,28 @@ mod tests {
             vec![ts("2026-03-07T15:00:00Z"), secs(0)],
         );
         assert_eq!(out.scalar(), ts("2026-03-09T11:00:00Z").scalar_value());
+    }
+
+    #[test]
+    fn a_literal_instant_with_a_column_of_amounts() {
+        let amounts = ColumnarValue::Array(std::sync::Arc::new(
+            datafusion::arrow::array::Int64Array::from(vec![Some(3600), None, Some(7200)]),
+        ));
+        let out = invoke(
+            BusinessAddFunc::new,
+            vec![ts("2026-03-06T19:00:00Z"), amounts],
+        );
+        let array = out.array();
+        let array = array.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(array.len(), 3);
+        assert!(array.is_null(1));
+        let expected = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_micros()
+        };
+        assert_eq!(array.value(0), expected("2026-03-06T20:00:00Z"));
+        assert_eq!(array.value(2), expected("2026-03-09T12:00:00Z"));
     }
 
     #[test]

@@ -49,7 +49,7 @@ where
         None,
         calendar,
         calendars,
-        args.number_rows,
+        args,
         data_type,
         |index, v, _, valid| {
             let micros = match index.fast_micros(v[0], v[1]) {

@@ -55,7 +55,7 @@ impl ScalarUDFImpl for IsBusinessTimeFunc {
             None,
             calendar,
             &self.calendars,
-            args.number_rows,
+            &args,
             DataType::Int8,
             |index, v, _, valid| {
                 if !valid {

@@ -53,7 +53,7 @@ impl ScalarUDFImpl for NextBusinessOpenFunc {
             None,
             calendar,
             &self.calendars,
-            args.number_rows,
+            &args,
             utc_micros(),
             |index, v, _, valid| {
                 if !valid {
