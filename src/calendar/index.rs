@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use super::calendar::Calendar;
+use super::definition::Calendar;
 use super::time::local_to_utc;
 use super::walk::{self, local_date, Direction};
 use super::CalendarError;

@@ -6,7 +6,7 @@
 //! nothing of DataFusion or of the configuration file: the SQL functions and `kpi.toml` are
 //! thin layers over [`Calendar`], [`BusinessIndex`] and [`CalendarRegistry`].
 
-mod calendar;
+mod definition;
 pub mod holidays;
 mod index;
 mod registry;
@@ -16,7 +16,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use calendar::{Calendar, Closure, DaySchedule, WeeklyHours, WEEKDAYS};
+pub use definition::{Calendar, Closure, DaySchedule, WeeklyHours, WEEKDAYS};
 pub use holidays::BuiltinSet;
 pub use index::BusinessIndex;
 pub use registry::CalendarRegistry;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Datelike, Utc};
 
-use super::calendar::Calendar;
+use super::definition::Calendar;
 use super::index::BusinessIndex;
 use super::CalendarError;
 

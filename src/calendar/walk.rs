@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use chrono::{Days, NaiveDate};
 
-use super::calendar::Calendar;
+use super::definition::Calendar;
 use super::time::{local_to_utc, utc_to_local, MICROS};
 use super::CalendarError;
 

@@ -9,8 +9,12 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::kernels::aggregate::{max, min};
 use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, TimeUnit};
+use datafusion::common::types::{logical_float64, logical_int64, logical_string, NativeType};
 use datafusion::common::{exec_datafusion_err, exec_err, plan_err, Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
+use datafusion::logical_expr::{
+    Coercion, ColumnarValue, ScalarFunctionArgs, Signature, TypeSignature, TypeSignatureClass,
+    Volatility,
+};
 
 use crate::calendar::{BusinessIndex, CalendarError};
 
@@ -30,6 +34,77 @@ pub enum Arg {
     /// An amount of business time: integer or fractional seconds, or an interval without
     /// month or day parts.
     Amount,
+}
+
+/// The parameters of a business-time function: fixed arguments, then an optional calendar name.
+///
+/// Type checking happens in two steps so that mistakes get this module's messages rather than
+/// DataFusion's generic "failed to coerce" error: [`Params::coerce_types`] maps valid arguments to
+/// the types the kernels take and passes invalid ones through unchanged, and
+/// [`Params::check`], called from `return_type` on the coerced types, rejects what is left.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    pub name: &'static str,
+    pub syntax: &'static str,
+    pub fixed: &'static [Arg],
+}
+
+impl Params {
+    /// The signature: user-defined coercion, plus example signatures (µs UTC timestamps, the
+    /// amount types, a text calendar) so the function lists in `SHOW FUNCTIONS` and
+    /// `information_schema.parameters`. `Nullary` lets a call without arguments reach
+    /// [`Params::check`] and its "takes N arguments" message.
+    pub fn signature(&self) -> Signature {
+        let timestamp = TypeSignatureClass::Native(Arc::new(NativeType::Timestamp(
+            TimeUnit::Microsecond,
+            Some(Arc::from("UTC")),
+        )));
+        let mut examples: Vec<Vec<TypeSignatureClass>> = vec![vec![]];
+        for arg in self.fixed {
+            let choices = match arg {
+                Arg::Timestamp => vec![timestamp.clone()],
+                Arg::Amount => vec![
+                    TypeSignatureClass::Native(logical_int64()),
+                    TypeSignatureClass::Native(logical_float64()),
+                    TypeSignatureClass::Interval,
+                ],
+            };
+            examples = examples
+                .iter()
+                .flat_map(|prefix| {
+                    choices.iter().map(move |c| {
+                        let mut v = prefix.clone();
+                        v.push(c.clone());
+                        v
+                    })
+                })
+                .collect();
+        }
+        let with_calendar = examples.iter().map(|v| {
+            let mut v = v.clone();
+            v.push(TypeSignatureClass::Native(logical_string()));
+            v
+        });
+        let mut signatures = vec![TypeSignature::UserDefined, TypeSignature::Nullary];
+        signatures.extend(
+            examples.iter().cloned().chain(with_calendar).map(|v| {
+                TypeSignature::Coercible(v.into_iter().map(Coercion::new_exact).collect())
+            }),
+        );
+        Signature::one_of(signatures, Volatility::Immutable)
+    }
+
+    /// The types to cast the arguments to; invalid arguments are left as they are for
+    /// [`Params::check`] to report.
+    pub fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        Ok(self.check(types).unwrap_or_else(|_| types.to_vec()))
+    }
+
+    /// The types the kernels take for `types`, or a planning error naming the argument, what it
+    /// should be, and the function's syntax.
+    pub fn check(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce(self.name, self.syntax, self.fixed, types)
+    }
 }
 
 /// Coerce `types` for a function taking `fixed` arguments and an optional calendar name.

@@ -11,14 +11,19 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use super::args::{self, calendar_err, utc_micros, Arg, CalendarArg, Instants};
+use super::args::{self, calendar_err, utc_micros, Arg, CalendarArg, Instants, Params};
 use super::Calendars;
 use crate::calendar::MICROS;
 
 const SYNTAX: &str = "business_add(ts, seconds [, calendar])";
+const PARAMS: Params = Params {
+    name: "business_add",
+    syntax: SYNTAX,
+    fixed: &[Arg::Timestamp, Arg::Amount],
+};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct BusinessAddFunc {
@@ -29,7 +34,7 @@ pub struct BusinessAddFunc {
 impl BusinessAddFunc {
     pub fn new(calendars: Calendars) -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: PARAMS.signature(),
             calendars,
         }
     }
@@ -131,17 +136,13 @@ impl ScalarUDFImpl for BusinessAddFunc {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        PARAMS.check(arg_types)?;
         Ok(utc_micros())
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(
-            self.name(),
-            SYNTAX,
-            &[Arg::Timestamp, Arg::Amount],
-            arg_types,
-        )
+        PARAMS.coerce_types(arg_types)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

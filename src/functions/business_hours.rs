@@ -5,14 +5,19 @@ use std::sync::OnceLock;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use super::args::{self, Arg};
+use super::args::{Arg, Params};
 use super::business_seconds::invoke_micros;
 use super::Calendars;
 
 const SYNTAX: &str = "business_hours(start, end [, calendar])";
+const PARAMS: Params = Params {
+    name: "business_hours",
+    syntax: SYNTAX,
+    fixed: &[Arg::Timestamp, Arg::Timestamp],
+};
 const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -24,7 +29,7 @@ pub struct BusinessHoursFunc {
 impl BusinessHoursFunc {
     pub fn new(calendars: Calendars) -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: PARAMS.signature(),
             calendars,
         }
     }
@@ -39,17 +44,13 @@ impl ScalarUDFImpl for BusinessHoursFunc {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        PARAMS.check(arg_types)?;
         Ok(DataType::Float64)
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(
-            self.name(),
-            SYNTAX,
-            &[Arg::Timestamp, Arg::Timestamp],
-            arg_types,
-        )
+        PARAMS.coerce_types(arg_types)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -5,14 +5,19 @@ use std::sync::OnceLock;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use super::args::{self, calendar_err, Arg, CalendarArg, Instants};
+use super::args::{self, calendar_err, Arg, CalendarArg, Instants, Params};
 use super::Calendars;
 use crate::calendar::MICROS;
 
 const SYNTAX: &str = "business_seconds(start, end [, calendar])";
+const PARAMS: Params = Params {
+    name: "business_seconds",
+    syntax: SYNTAX,
+    fixed: &[Arg::Timestamp, Arg::Timestamp],
+};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct BusinessSecondsFunc {
@@ -23,7 +28,7 @@ pub struct BusinessSecondsFunc {
 impl BusinessSecondsFunc {
     pub fn new(calendars: Calendars) -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: PARAMS.signature(),
             calendars,
         }
     }
@@ -71,17 +76,13 @@ impl ScalarUDFImpl for BusinessSecondsFunc {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        PARAMS.check(arg_types)?;
         Ok(DataType::Int64)
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(
-            self.name(),
-            SYNTAX,
-            &[Arg::Timestamp, Arg::Timestamp],
-            arg_types,
-        )
+        PARAMS.coerce_types(arg_types)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -164,7 +165,7 @@ mod tests {
     #[test]
     fn unknown_calendar_lists_the_known_ones() {
         let err = super::super::test_support::try_invoke(
-            |cal| BusinessSecondsFunc::new(cal),
+            BusinessSecondsFunc::new,
             vec![
                 ts("2026-03-02T11:00:00Z"),
                 ts("2026-03-02T12:00:00Z"),

@@ -6,13 +6,18 @@ use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::datatypes::{DataType, Int8Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use super::args::{self, calendar_err, Arg, CalendarArg, Instants};
+use super::args::{self, calendar_err, Arg, CalendarArg, Instants, Params};
 use super::Calendars;
 
 const SYNTAX: &str = "is_business_time(ts [, calendar])";
+const PARAMS: Params = Params {
+    name: "is_business_time",
+    syntax: SYNTAX,
+    fixed: &[Arg::Timestamp],
+};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct IsBusinessTimeFunc {
@@ -23,7 +28,7 @@ pub struct IsBusinessTimeFunc {
 impl IsBusinessTimeFunc {
     pub fn new(calendars: Calendars) -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: PARAMS.signature(),
             calendars,
         }
     }
@@ -38,12 +43,13 @@ impl ScalarUDFImpl for IsBusinessTimeFunc {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        PARAMS.check(arg_types)?;
         Ok(DataType::Boolean)
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(self.name(), SYNTAX, &[Arg::Timestamp], arg_types)
+        PARAMS.coerce_types(arg_types)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

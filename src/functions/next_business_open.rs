@@ -5,13 +5,18 @@ use std::sync::OnceLock;
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use super::args::{self, calendar_err, utc_micros, Arg, CalendarArg, Instants};
+use super::args::{self, calendar_err, utc_micros, Arg, CalendarArg, Instants, Params};
 use super::Calendars;
 
 const SYNTAX: &str = "next_business_open(ts [, calendar])";
+const PARAMS: Params = Params {
+    name: "next_business_open",
+    syntax: SYNTAX,
+    fixed: &[Arg::Timestamp],
+};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct NextBusinessOpenFunc {
@@ -22,7 +27,7 @@ pub struct NextBusinessOpenFunc {
 impl NextBusinessOpenFunc {
     pub fn new(calendars: Calendars) -> Self {
         Self {
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: PARAMS.signature(),
             calendars,
         }
     }
@@ -37,12 +42,13 @@ impl ScalarUDFImpl for NextBusinessOpenFunc {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        PARAMS.check(arg_types)?;
         Ok(utc_micros())
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        args::coerce(self.name(), SYNTAX, &[Arg::Timestamp], arg_types)
+        PARAMS.coerce_types(arg_types)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

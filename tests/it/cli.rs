@@ -254,7 +254,7 @@ fn calendar_show_and_between() {
          | 2026-12-23 | Wed | 08:00-12:00, 13:00-18:00 | 9.00  |         |\n\
          | 2026-12-24 | Thu | 08:00-12:00              | 4.00  |         |\n\
          | 2026-12-25 | Fri | -                        | 0.00  | Natal   |\n\
-         total: 22.00 business hours\n"
+         total: 13.00 business hours\n"
     );
     let (code, out, _) = run(kpi().current_dir(root()).args([
         "calendar",
