@@ -14,8 +14,27 @@ use super::time::local_to_utc;
 use super::walk::{self, local_date, Direction};
 use super::CalendarError;
 
-/// log2 of the bucket width in µs: 2^35 µs ≈ 9.5 hours, so a bucket holds few boundaries.
-const BUCKET_SHIFT: u32 = 35;
+/// log2 of the bucket width in µs: 2^31 µs ≈ 36 minutes, shorter than a lunch break, so in
+/// usual calendars a bucket holds at most one interval boundary and the cumulative business
+/// time at any instant is a few arithmetic operations on one bucket, without a branch.
+const BUCKET_SHIFT: u32 = 31;
+const BUCKET_WIDTH: i64 = 1 << BUCKET_SHIFT;
+
+/// `Bucket::len` of a bucket with more than one business piece: answered from the spans.
+const SEVERAL_PIECES: u32 = u32::MAX;
+
+/// One bucket of `BUCKET_WIDTH` µs of the window. When its business time is one piece
+/// `[start + from, start + from + len)` (or none), the cumulative business time at offset `x`
+/// is `cum + clamp(x - from, 0, len)`: a few instructions and no branch.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Business µs from `lo` to the bucket's start.
+    cum: i64,
+    /// Offset of the business piece from the bucket's start.
+    from: u32,
+    /// Length of the piece (0 for none), or `SEVERAL_PIECES`.
+    len: u32,
+}
 
 /// One business interval `[start, end)` in UTC µs and the business time before it (`cum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +56,10 @@ pub struct BusinessIndex {
     hi: i64,
     /// Disjoint, sorted intervals clipped to the window, then a sentinel at `i64::MAX`.
     spans: Vec<Span>,
-    /// Per bucket of `2^BUCKET_SHIFT` µs from `lo`: the first span that ends after its start.
-    buckets: Vec<u32>,
+    /// Per bucket of `BUCKET_WIDTH` µs from `lo`: its cumulative business time and piece.
+    buckets: Vec<Bucket>,
+    /// Per bucket: the first span that ends after the bucket's start.
+    first_span: Vec<u32>,
 }
 
 impl BusinessIndex {
@@ -88,13 +109,32 @@ impl BusinessIndex {
 
         let n_buckets = (((hi - lo) as u64) >> BUCKET_SHIFT) as usize + 1;
         let mut buckets = Vec::with_capacity(n_buckets);
+        let mut first_span = Vec::with_capacity(n_buckets);
         let mut i = 0usize;
         for k in 0..n_buckets {
-            let bucket_start = lo + ((k as i64) << BUCKET_SHIFT);
-            while spans[i].end <= bucket_start {
+            let start = lo + ((k as i64) << BUCKET_SHIFT);
+            let end = start + BUCKET_WIDTH;
+            while spans[i].end <= start {
                 i += 1;
             }
-            buckets.push(i as u32);
+            // The business pieces inside the bucket, as offsets from its start.
+            let mut pieces = spans[i..]
+                .iter()
+                .take_while(|s| s.start < end)
+                .map(|s| (s.start.max(start) - start, s.end.min(end) - start));
+            let (from, len) = match (pieces.next(), pieces.next()) {
+                (None, _) => (0, 0),
+                (Some((from, to)), None) => (from as u32, (to - from) as u32),
+                (Some(_), Some(_)) => (0, SEVERAL_PIECES),
+            };
+            let first = spans[i];
+            buckets.push(Bucket {
+                cum: first.cum + (start - first.start).max(0),
+                from,
+                len,
+            });
+            first_span
+                .push(u32::try_from(i).map_err(|_| CalendarError::OutOfRange { micros: start })?);
         }
         Ok(BusinessIndex {
             calendar,
@@ -104,6 +144,7 @@ impl BusinessIndex {
             hi,
             spans,
             buckets,
+            first_span,
         })
     }
 
@@ -139,7 +180,11 @@ impl BusinessIndex {
     #[inline(always)]
     fn locate(&self, t: i64) -> usize {
         let k = ((t - self.lo) as u64 >> BUCKET_SHIFT) as usize;
-        let mut i = self.buckets[k] as usize;
+        self.locate_from(t, self.first_span[k] as usize)
+    }
+
+    #[inline(always)]
+    fn locate_from(&self, t: i64, mut i: usize) -> usize {
         while self.spans[i].end <= t {
             i += 1;
         }
@@ -149,8 +194,38 @@ impl BusinessIndex {
     /// Business µs from `lo` to `t`, for `t` inside the window.
     #[inline(always)]
     fn cum_at(&self, t: i64) -> i64 {
-        let span = self.spans[self.locate(t)];
-        span.cum + (t - span.start).max(0)
+        self.cum_at_offset((t - self.lo) as u64)
+    }
+
+    /// Business µs from `lo` to `lo + offset`, for `offset <= hi - lo`.
+    #[inline(always)]
+    fn cum_at_offset(&self, offset: u64) -> i64 {
+        let k = (offset >> BUCKET_SHIFT) as usize;
+        let bucket = self.buckets[k];
+        if bucket.len == SEVERAL_PIECES {
+            let t = self.lo + offset as i64;
+            let span = self.spans[self.locate_from(t, self.first_span[k] as usize)];
+            return span.cum + (t - span.start).max(0);
+        }
+        let x = (offset & (BUCKET_WIDTH as u64 - 1)) as i64;
+        bucket.cum + (x - bucket.from as i64).clamp(0, bucket.len as i64)
+    }
+
+    /// Business µs from `a` to `b` (negative when `b < a`) and whether either instant lies
+    /// outside the window, in which case the amount is meaningless. Branch-free for calendars
+    /// whose buckets hold at most one business piece: the kernel of `business_seconds` over
+    /// columns, which recomputes the rare outside rows exactly.
+    #[inline(always)]
+    pub fn micros_or_outside(&self, a: i64, b: i64) -> (i64, bool) {
+        let width = (self.hi - self.lo) as u64;
+        // Wrapping: any instant outside `[lo, hi]` maps above `width`.
+        let (oa, ob) = (
+            a.wrapping_sub(self.lo) as u64,
+            b.wrapping_sub(self.lo) as u64,
+        );
+        let outside = (oa > width) | (ob > width);
+        let (oa, ob) = (oa.min(width), ob.min(width));
+        (self.cum_at_offset(ob) - self.cum_at_offset(oa), outside)
     }
 
     /// Business µs from `a` to `b` when both are inside the window (negative when `b < a`);

@@ -294,6 +294,54 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The hot path of `business_seconds` and `business_hours`: two timestamp columns and one
+/// calendar. One tight pass computes `convert(business µs)` for every row; `None` (use
+/// [`evaluate`]) when the arguments have another shape or a non-NULL row lies outside the
+/// index window (which [`evaluate`] grows, or answers exactly by walking days).
+pub fn evaluate_span_columns<T: ArrowPrimitiveType>(
+    start: &Instants<'_>,
+    end: &Instants<'_>,
+    calendar: &CalendarArg<'_>,
+    calendars: &Calendars,
+    data_type: &DataType,
+    convert: impl Fn(i64) -> T::Native,
+) -> Result<Option<ColumnarValue>> {
+    let (Instants::Array(a), Instants::Array(b)) = (start, end) else {
+        return Ok(None);
+    };
+    let name = match calendar {
+        CalendarArg::Default => None,
+        CalendarArg::Named(name) => Some(name.as_str()),
+        CalendarArg::Null | CalendarArg::PerRow(_) => return Ok(None),
+    };
+    let index = Resolver::new(calendars, None).index(name)?;
+    let nulls = NullBuffer::union(a.nulls(), b.nulls()).filter(|n| n.null_count() > 0);
+    let mut outside = false;
+    let pairs = a.values().iter().zip(b.values().iter());
+    let values: Vec<T::Native> = match &nulls {
+        None => pairs
+            .map(|(&x, &y)| {
+                let (micros, out) = index.micros_or_outside(x, y);
+                outside |= out;
+                convert(micros)
+            })
+            .collect(),
+        Some(valid) => pairs
+            .enumerate()
+            .map(|(i, (&x, &y))| {
+                let (micros, out) = index.micros_or_outside(x, y);
+                outside |= out & valid.is_valid(i);
+                convert(micros)
+            })
+            .collect(),
+    };
+    if outside {
+        return Ok(None);
+    }
+    let array = PrimitiveArray::<T>::new(values.into(), nulls).with_data_type(data_type.clone());
+    Ok(Some(ColumnarValue::Array(Arc::new(array))))
+}
+
 /// Evaluate a function of one or two instants (and the calendar) over scalars or arrays.
 ///
 /// `f(index, inputs, valid)` computes one row; `valid` is false for rows that will be NULL

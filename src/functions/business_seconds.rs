@@ -49,6 +49,11 @@ where
     let start = Instants::new(&args.args[0], name)?;
     let end = Instants::new(&args.args[1], name)?;
     let calendar = CalendarArg::new(&args.args, 2, name)?;
+    if let Some(result) =
+        args::evaluate_span_columns::<T>(&start, &end, &calendar, calendars, &data_type, &convert)?
+    {
+        return Ok(result);
+    }
     args::evaluate::<T>(
         &[start, end],
         None,
@@ -160,6 +165,52 @@ mod tests {
         assert_eq!(array.value(0), 3601);
         assert!(array.is_null(1));
         assert_eq!(array.value(2), 0, "half a second truncates to 0");
+    }
+
+    /// The column fast path agrees with row-by-row scalar calls, also with NULLs and with
+    /// instants far outside the index window (which it hands to the exact path).
+    #[test]
+    fn columns_agree_with_scalars() {
+        let starts = [
+            Some("2026-03-02T10:59:59.999999Z"),
+            Some("2026-12-24T14:00:00Z"),
+            None,
+            Some("1650-06-01T12:00:00Z"),
+            Some("2026-03-06T20:00:00Z"),
+        ];
+        let ends = [
+            Some("2026-03-09T11:30:00.5Z"),
+            Some("2024-01-01T00:00:00Z"),
+            Some("2026-03-02T12:00:00Z"),
+            Some("1650-06-03T12:00:00Z"),
+            Some("2590-01-01T00:00:00Z"),
+        ];
+        for rows in [&[0usize, 1][..], &[0, 1, 2], &[0, 1, 3], &[0, 2, 4]] {
+            let pick =
+                |xs: &[Option<&'static str>]| rows.iter().map(|&i| xs[i]).collect::<Vec<_>>();
+            let out = invoke(
+                BusinessSecondsFunc::new,
+                vec![
+                    ts_array(&pick(&starts)),
+                    ts_array(&pick(&ends)),
+                    utf8("br-sp"),
+                ],
+            );
+            let ColumnarValue::Array(out) = out else {
+                panic!("expected an array")
+            };
+            let out = out.as_any().downcast_ref::<Int64Array>().unwrap();
+            for (k, &i) in rows.iter().enumerate() {
+                let expected = match (starts[i], ends[i]) {
+                    (Some(a), Some(b)) => {
+                        invoke(BusinessSecondsFunc::new, vec![ts(a), ts(b), utf8("br-sp")]).scalar()
+                    }
+                    _ => ScalarValue::Int64(None),
+                };
+                let got = ScalarValue::try_from_array(out, k).unwrap();
+                assert_eq!(got, expected, "row {i}");
+            }
+        }
     }
 
     #[test]
