@@ -64,5 +64,3 @@ pub enum CalendarError {
     #[error("business_add overflows: {from} plus {seconds} s of business time is beyond the supported range")]
     Overflow { from: String, seconds: String },
 }
-#[cfg(test)]
-mod speed_tmp;
