@@ -5,12 +5,14 @@
 //! - [`config`]: `kpi.toml`, parsed strictly and validated.
 //! - [`workspace`]: finding, loading and creating workspaces.
 //! - [`functions`]: the business-time SQL functions.
+//! - [`ingest`]: help-desk exports into the canonical ticket and event tables.
 //! - [`session`]: the DataFusion session of a workspace.
 //! - [`shell`]: running SQL and printing results.
 
 pub mod calendar;
 pub mod config;
 pub mod functions;
+pub mod ingest;
 pub mod session;
 pub mod shell;
 pub mod workspace;

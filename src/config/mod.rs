@@ -6,6 +6,7 @@
 
 mod calendars;
 mod error;
+pub mod sources;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -17,6 +18,7 @@ use toml::Spanned;
 use crate::calendar::Calendar;
 
 pub use error::ConfigError;
+pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping};
 
 /// The configuration file name that marks a folder as a workspace.
 pub const CONFIG_FILE: &str = "kpi.toml";
@@ -36,6 +38,8 @@ pub struct Config {
     pub queries_dir: PathBuf,
     /// The calendars, in file order.
     pub calendars: Vec<Calendar>,
+    /// The export mappings (`[sources.NAME]`), in file order.
+    pub sources: Vec<SourceMapping>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +50,8 @@ struct RawConfig {
     queries_dir: Option<Spanned<String>>,
     #[serde(default)]
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
+    #[serde(default)]
+    sources: BTreeMap<String, Spanned<sources::RawSource>>,
 }
 
 impl Config {
@@ -74,6 +80,13 @@ impl Config {
         for (name, raw_calendar) in ordered {
             calendars.push(calendars::build(&ctx, &root, name, raw_calendar)?);
         }
+
+        let mut ordered: Vec<_> = raw.sources.iter().collect();
+        ordered.sort_by_key(|(_, s)| s.span().start);
+        let sources = ordered
+            .into_iter()
+            .map(|(name, raw_source)| sources::build(&ctx, name, raw_source))
+            .collect::<Result<Vec<_>, _>>()?;
 
         let default_calendar = match raw.default_calendar {
             Some(name) => {
@@ -107,6 +120,7 @@ impl Config {
             root,
             default_calendar,
             calendars,
+            sources,
         })
     }
 }

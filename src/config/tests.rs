@@ -151,3 +151,128 @@ fn holiday_files_load_relative_to_the_workspace() {
     assert!(err.contains("sp.csv:2"), "{err}");
     assert!(err.contains("2026-01-32"), "{err}");
 }
+
+const SOURCE: &str = r#"
+[sources.helpdesk]
+shape = "tickets"
+delimiter = ";"
+encoding = "windows-1252"
+timezone = "America/Sao_Paulo"
+timestamp_formats = ["%d/%m/%Y %H:%M", "rfc3339"]
+null_values = ["", "?", "NULL"]
+
+[sources.helpdesk.columns]
+ticket_id = "Ticket ID"
+created_at = "Create date"
+status = "Status"
+assignee = { header = "Name", occurrence = 2 }
+
+[sources.helpdesk.values.status]
+"Waiting on contact" = "pending"
+
+[sources.helpdesk.constants]
+channel = "email"
+
+[sources.audit]
+shape = "snapshots"
+format = "ndjson"
+source_system = "servicenow"
+columns = { ticket_id = "number", status = "state", sequence = "sys_mod_count" }
+"#;
+
+#[test]
+fn source_mappings_parse() {
+    let config = parse(SOURCE).unwrap();
+    let names: Vec<_> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["helpdesk", "audit"]);
+    let helpdesk = &config.sources[0];
+    assert_eq!(helpdesk.shape, Shape::Tickets);
+    assert_eq!(
+        helpdesk.format,
+        InputFormat::Csv(CsvOptions {
+            delimiter: b';',
+            quote: b'"',
+            encoding: "windows-1252".into()
+        })
+    );
+    assert_eq!(helpdesk.source_system, "helpdesk");
+    assert_eq!(helpdesk.null_values, ["", "?", "NULL"]);
+    let columns: Vec<_> = helpdesk.columns.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(columns, ["ticket_id", "created_at", "status", "assignee"]);
+    assert_eq!(
+        helpdesk.columns[3].1,
+        ColumnRef {
+            header: "Name".into(),
+            occurrence: 2
+        }
+    );
+    assert_eq!(helpdesk.values["status"]["Waiting on contact"], "pending");
+    assert_eq!(helpdesk.constants["channel"], "email");
+    let audit = &config.sources[1];
+    assert_eq!(
+        (audit.shape, &audit.format, audit.source_system.as_str()),
+        (Shape::Snapshots, &InputFormat::Ndjson, "servicenow")
+    );
+}
+
+#[test]
+fn bad_source_mappings_name_the_key_and_value() {
+    let cases = [
+        (
+            SOURCE.replace("shape = \"tickets\"", "shape = \"rows\""),
+            "ws/kpi.toml:3:9: sources.helpdesk.shape: unknown shape 'rows' (use tickets, events or snapshots)",
+        ),
+        (
+            SOURCE.replace("delimiter = \";\"", "delimiter = \";;\""),
+            "sources.helpdesk.delimiter: ';;' is not a single ASCII character",
+        ),
+        (
+            SOURCE.replace("\"windows-1252\"", "\"ebcdic\""),
+            "sources.helpdesk.encoding: unknown encoding 'ebcdic'",
+        ),
+        (
+            SOURCE.replace("\"%d/%m/%Y %H:%M\"", "\"dd/mm/yyyy\""),
+            "sources.helpdesk.timestamp_formats: unknown timestamp format 'dd/mm/yyyy'",
+        ),
+        (
+            SOURCE.replace("ticket_id = \"Ticket ID\"", "ticket = \"Ticket ID\""),
+            "sources.helpdesk.columns.ticket: unknown column 'ticket' for a tickets source; known: ticket_id,",
+        ),
+        (
+            SOURCE.replace("= \"pending\"", "= \"waiting\""),
+            "sources.helpdesk.values.status: 'Waiting on contact' maps to 'waiting', which is not a canonical status",
+        ),
+        (
+            SOURCE.replace("[sources.helpdesk.values.status]", "[sources.helpdesk.values.team]"),
+            "sources.helpdesk.values.team: values can be mapped for status, priority,",
+        ),
+        (
+            SOURCE.replace("channel = \"email\"", "status = \"open\""),
+            "sources.helpdesk.constants.status: 'status' is both mapped to a column and given a constant",
+        ),
+        (
+            SOURCE.replace("created_at = \"Create date\"\n", ""),
+            "ws/kpi.toml:2:1: sources.helpdesk: a tickets source needs 'created_at'",
+        ),
+        (
+            SOURCE.replace("sequence = \"sys_mod_count\"", "actor = \"sys_updated_by\""),
+            "sources.audit: a snapshots source needs 'sequence' or 'updated_at'",
+        ),
+        (
+            SOURCE.replace("format = \"ndjson\"", "format = \"ndjson\"\nquote = \"'\""),
+            "sources.audit.quote: 'quote' applies to csv sources only, this one is ndjson",
+        ),
+        (
+            SOURCE.replace("format = \"ndjson\"", "format = \"xlsx\""),
+            "sources.audit.format: unknown format 'xlsx' (use csv, ndjson or parquet)",
+        ),
+        (
+            SOURCE.replace("null_values", "nulls"),
+            "unknown field `nulls`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = error(&text);
+        assert!(err.contains(expected), "expected '{expected}' in: {err}");
+    }
+}

@@ -1,0 +1,436 @@
+//! `[sources.NAME]` tables: how one kind of help-desk export maps onto the canonical tables,
+//! without code. The export's shape and file format, its columns by header name, how its
+//! timestamps read, which tokens mean NULL, value maps to the canonical vocabularies and
+//! constant columns.
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::calendars::parse_timezone;
+use super::{ConfigError, Source};
+use crate::ingest::schema::{self, EVENT_COLUMNS, TICKET_COLUMNS};
+use crate::ingest::timestamp::TimestampFormat;
+
+/// What one row of an export describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One row per ticket, its current state.
+    Tickets,
+    /// One row per status change or activity.
+    Events,
+    /// One row per update of a ticket, a full copy of the record each time.
+    Snapshots,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Tickets => "tickets",
+            Shape::Events => "events",
+            Shape::Snapshots => "snapshots",
+        }
+    }
+
+    /// The canonical columns a mapping of this shape may fill.
+    pub fn targets(self) -> Vec<&'static str> {
+        let tickets = TICKET_COLUMNS.iter().map(|c| c.name);
+        match self {
+            Shape::Tickets => tickets.collect(),
+            Shape::Events => EVENT_COLUMNS
+                .iter()
+                .map(|c| c.name)
+                .filter(|n| *n != "month")
+                .chain(TICKET_ATTRIBUTES.iter().copied())
+                .collect(),
+            Shape::Snapshots => tickets.chain(["sequence", "actor"]).collect(),
+        }
+    }
+
+    /// Columns that must be mapped or constant; a group is satisfied by any one of its members.
+    fn required(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Shape::Tickets => &[&["ticket_id"], &["created_at"], &["status"]],
+            Shape::Events => &[&["ticket_id"], &["ts"], &["event_type", "to_status"]],
+            Shape::Snapshots => &[&["ticket_id"], &["status"], &["sequence", "updated_at"]],
+        }
+    }
+}
+
+/// Ticket attributes an event export may carry on each row (the latest one wins).
+pub const TICKET_ATTRIBUTES: &[&str] = &[
+    "channel",
+    "inbox",
+    "team",
+    "priority",
+    "requester",
+    "assignee",
+    "csat_score",
+];
+
+/// Canonical columns whose source values can be mapped, and the vocabulary they map to
+/// (empty: any value).
+pub const MAPPABLE: &[(&str, &[&str])] = &[
+    ("status", schema::STATUSES),
+    ("priority", schema::PRIORITIES),
+    ("event_type", &[]),
+    ("actor_role", schema::ACTOR_ROLES),
+    ("channel", &[]),
+];
+
+/// The file format of an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputFormat {
+    Csv(CsvOptions),
+    /// One JSON object per line.
+    Ndjson,
+    Parquet,
+}
+
+/// How a CSV export is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    pub delimiter: u8,
+    pub quote: u8,
+    /// A WHATWG encoding label: `utf-8` (a byte-order mark is skipped), `latin1`,
+    /// `windows-1252`, `utf-16le`, …
+    pub encoding: String,
+}
+
+/// Where a canonical column comes from: a header, and which of several equal headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRef {
+    pub header: String,
+    /// 1 for the first column with this header, 2 for the second, …
+    pub occurrence: usize,
+}
+
+/// A validated `[sources.NAME]`.
+#[derive(Debug, Clone)]
+pub struct SourceMapping {
+    pub name: String,
+    pub shape: Shape,
+    pub format: InputFormat,
+    /// The zone of naive timestamps.
+    pub timezone: Tz,
+    pub timestamp_formats: Vec<TimestampFormat>,
+    /// Values that mean NULL (compared after trimming spaces).
+    pub null_values: Vec<String>,
+    pub source_system: String,
+    /// Canonical column → source column, in file order.
+    pub columns: Vec<(String, ColumnRef)>,
+    /// Canonical column → source value → canonical value.
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Canonical column → the same value on every row.
+    pub constants: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSource {
+    shape: Spanned<String>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+    #[serde(default)]
+    delimiter: Option<Spanned<String>>,
+    #[serde(default)]
+    quote: Option<Spanned<String>>,
+    #[serde(default)]
+    encoding: Option<Spanned<String>>,
+    #[serde(default)]
+    timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    timestamp_formats: Vec<Spanned<String>>,
+    #[serde(default)]
+    null_values: Option<Vec<String>>,
+    #[serde(default)]
+    source_system: Option<Spanned<String>>,
+    #[serde(default)]
+    columns: BTreeMap<String, Spanned<RawColumn>>,
+    #[serde(default)]
+    values: BTreeMap<String, Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    constants: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawColumn {
+    Header(String),
+    Detailed(RawColumnRef),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumnRef {
+    header: String,
+    #[serde(default = "first")]
+    occurrence: usize,
+}
+
+fn first() -> usize {
+    1
+}
+
+const ENCODINGS: &[&str] = &[
+    "utf-8",
+    "utf8",
+    "latin1",
+    "iso-8859-1",
+    "windows-1252",
+    "cp1252",
+    "iso-8859-15",
+    "utf-16",
+    "utf-16le",
+    "utf-16be",
+];
+
+fn one_byte(value: &str) -> Option<u8> {
+    match value {
+        "\\t" | "\t" | "tab" => Some(b'\t'),
+        v if v.len() == 1 && v.is_ascii() => Some(v.as_bytes()[0]),
+        _ => None,
+    }
+}
+
+/// Validate one source table.
+pub(super) fn build(
+    src: &Source<'_>,
+    name: &str,
+    raw: &Spanned<RawSource>,
+) -> Result<SourceMapping, ConfigError> {
+    let key = |field: &str| format!("sources.{name}.{field}");
+    let span = raw.span();
+    let raw = raw.get_ref();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(src.invalid(
+            span,
+            &format!("sources.{name}"),
+            format!("invalid source name '{name}' (use letters, digits, '-', '_' or '.')"),
+        ));
+    }
+    let shape = match raw.shape.get_ref().as_str() {
+        "tickets" => Shape::Tickets,
+        "events" => Shape::Events,
+        "snapshots" => Shape::Snapshots,
+        other => {
+            return Err(src.invalid(
+                raw.shape.span(),
+                &key("shape"),
+                format!("unknown shape '{other}' (use tickets, events or snapshots)"),
+            ))
+        }
+    };
+    let format_name = raw.format.as_ref().map_or("csv", |f| f.get_ref().as_str());
+    let csv_only = [
+        ("delimiter", raw.delimiter.as_ref()),
+        ("quote", raw.quote.as_ref()),
+        ("encoding", raw.encoding.as_ref()),
+    ];
+    let format = match format_name {
+        "csv" => {
+            let byte = |field: &str, value: Option<&Spanned<String>>, default: u8| match value {
+                None => Ok(default),
+                Some(v) => one_byte(v.get_ref()).ok_or_else(|| {
+                    src.invalid(
+                        v.span(),
+                        &key(field),
+                        format!("'{}' is not a single ASCII character", v.get_ref()),
+                    )
+                }),
+            };
+            let encoding = match &raw.encoding {
+                None => "utf-8".to_string(),
+                Some(e) => {
+                    let label = e.get_ref().trim().to_ascii_lowercase();
+                    if !ENCODINGS.contains(&label.as_str()) {
+                        return Err(src.invalid(
+                            e.span(),
+                            &key("encoding"),
+                            format!(
+                                "unknown encoding '{}' (use one of {})",
+                                e.get_ref(),
+                                ENCODINGS.join(", ")
+                            ),
+                        ));
+                    }
+                    label
+                }
+            };
+            InputFormat::Csv(CsvOptions {
+                delimiter: byte("delimiter", raw.delimiter.as_ref(), b',')?,
+                quote: byte("quote", raw.quote.as_ref(), b'"')?,
+                encoding,
+            })
+        }
+        "ndjson" | "parquet" => {
+            if let Some((field, Some(v))) = csv_only.iter().find(|(_, v)| v.is_some()) {
+                return Err(src.invalid(
+                    v.span(),
+                    &key(field),
+                    format!("'{field}' applies to csv sources only, this one is {format_name}"),
+                ));
+            }
+            if format_name == "ndjson" {
+                InputFormat::Ndjson
+            } else {
+                InputFormat::Parquet
+            }
+        }
+        other => {
+            let span = raw.format.as_ref().map_or(span, |f| f.span());
+            return Err(src.invalid(
+                span,
+                &key("format"),
+                format!("unknown format '{other}' (use csv, ndjson or parquet)"),
+            ));
+        }
+    };
+    let timezone = match &raw.timezone {
+        None => Tz::UTC,
+        Some(tz) => parse_timezone(tz.get_ref())
+            .map_err(|msg| src.invalid(tz.span(), &key("timezone"), msg))?,
+    };
+    let timestamp_formats = raw
+        .timestamp_formats
+        .iter()
+        .map(|f| {
+            TimestampFormat::parse(f.get_ref())
+                .map_err(|msg| src.invalid(f.span(), &key("timestamp_formats"), msg))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let targets = shape.targets();
+    let check_target = |column: &str, span, field: &str| {
+        if targets.contains(&column) {
+            Ok(())
+        } else {
+            Err(src.invalid(
+                span,
+                &key(&format!("{field}.{column}")),
+                format!(
+                    "unknown column '{column}' for a {} source; known: {}",
+                    shape.name(),
+                    targets.join(", ")
+                ),
+            ))
+        }
+    };
+    let mut columns: Vec<(String, ColumnRef, usize)> = Vec::new();
+    for (column, raw_ref) in &raw.columns {
+        check_target(column, raw_ref.span(), "columns")?;
+        let (header, occurrence) = match raw_ref.get_ref() {
+            RawColumn::Header(h) => (h.clone(), 1),
+            RawColumn::Detailed(d) => (d.header.clone(), d.occurrence),
+        };
+        if header.trim().is_empty() || occurrence == 0 {
+            return Err(src.invalid(
+                raw_ref.span(),
+                &key(&format!("columns.{column}")),
+                "expected a header name (and an occurrence of 1 or more)",
+            ));
+        }
+        columns.push((
+            column.clone(),
+            ColumnRef { header, occurrence },
+            raw_ref.span().start,
+        ));
+    }
+    columns.sort_by_key(|(_, _, at)| *at);
+    let columns: Vec<(String, ColumnRef)> = columns.into_iter().map(|(c, r, _)| (c, r)).collect();
+
+    let mut constants = BTreeMap::new();
+    for (column, value) in &raw.constants {
+        check_target(column, value.span(), "constants")?;
+        if columns.iter().any(|(c, _)| c == column) {
+            return Err(src.invalid(
+                value.span(),
+                &key(&format!("constants.{column}")),
+                format!("'{column}' is both mapped to a column and given a constant"),
+            ));
+        }
+        constants.insert(column.clone(), value.get_ref().clone());
+    }
+
+    let mut values = BTreeMap::new();
+    for (column, map) in &raw.values {
+        let Some((_, vocabulary)) = MAPPABLE.iter().find(|(c, _)| c == column) else {
+            return Err(src.invalid(
+                map.span(),
+                &key(&format!("values.{column}")),
+                format!(
+                    "values can be mapped for {} only",
+                    MAPPABLE
+                        .iter()
+                        .map(|(c, _)| *c)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        for (from, to) in map.get_ref() {
+            if !vocabulary.is_empty() && !vocabulary.contains(&to.as_str()) {
+                return Err(src.invalid(
+                    map.span(),
+                    &key(&format!("values.{column}")),
+                    format!(
+                        "'{from}' maps to '{to}', which is not a canonical {column} (use one of {})",
+                        vocabulary.join(", ")
+                    ),
+                ));
+            }
+        }
+        values.insert(column.clone(), map.get_ref().clone());
+    }
+
+    for group in shape.required() {
+        let given = |c: &&str| columns.iter().any(|(m, _)| m == c) || constants.contains_key(*c);
+        if !group.iter().any(given) {
+            let what = group
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(src.invalid(
+                span,
+                &format!("sources.{name}"),
+                format!(
+                    "a {} source needs {what} (under [sources.{name}.columns] or constants)",
+                    shape.name()
+                ),
+            ));
+        }
+    }
+
+    let source_system = match &raw.source_system {
+        Some(s) if s.get_ref().trim().is_empty() => {
+            return Err(src.invalid(s.span(), &key("source_system"), "must not be empty"))
+        }
+        Some(s) => s.get_ref().clone(),
+        None => name.to_string(),
+    };
+    Ok(SourceMapping {
+        name: name.to_string(),
+        shape,
+        format,
+        timezone,
+        timestamp_formats,
+        null_values: raw
+            .null_values
+            .clone()
+            .unwrap_or_else(|| vec![String::new()])
+            .into_iter()
+            .map(|v| v.trim().to_string())
+            .collect(),
+        source_system,
+        columns,
+        values,
+        constants,
+    })
+}

@@ -1,0 +1,14 @@
+//! Ingest: help-desk exports (CSV, NDJSON, Parquet) into the canonical `tickets` and
+//! `ticket_events` tables, through the source mappings of `kpi.toml`.
+//!
+//! - [`schema`]: the canonical tables, column by column, and their vocabularies.
+//! - [`reader`]: export files as streams of rows, with line numbers; header resolution.
+//! - [`timestamp`]: timestamps in the source's formats and time zone.
+//! - [`mapper`]: one row's raw values into canonical values, or rejections with reasons.
+//!
+//! The mappings themselves are validated in [`crate::config::sources`].
+
+pub mod mapper;
+pub mod reader;
+pub mod schema;
+pub mod timestamp;
