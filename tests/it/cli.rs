@@ -326,3 +326,22 @@ fn show_functions_lists_the_business_time_functions() {
         "{out}"
     );
 }
+
+/// The example queries shipped in `queries/` run on the bundled sample workspace.
+#[test]
+fn shipped_queries_run_on_the_sample_workspace() {
+    let mut ran = 0;
+    for entry in std::fs::read_dir(root().join("queries")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            let (code, out, err) =
+                run(kpi()
+                    .current_dir(root())
+                    .args(["sql", "-f", path.to_str().unwrap()]));
+            assert_eq!(code, 0, "{}: {err}", path.display());
+            assert!(out.contains("billing"), "{}: {out}", path.display());
+            ran += 1;
+        }
+    }
+    assert!(ran > 0, "no queries found");
+}
