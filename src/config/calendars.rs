@@ -65,17 +65,7 @@ pub(super) fn build(
     let key = |field: &str| format!("calendars.{name}.{field}");
     let raw_span = raw.span();
     let raw = raw.get_ref();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(src.invalid(
-            raw_span,
-            &format!("calendars.{name}"),
-            format!("invalid calendar name '{name}' (use letters, digits, '-', '_' or '.')"),
-        ));
-    }
+    src.check_name(raw_span.clone(), "calendars", "calendar", name)?;
     let tz = parse_timezone(raw.timezone.get_ref())
         .map_err(|msg| src.invalid(raw.timezone.span(), &key("timezone"), msg))?;
     let hours = weekly_hours(src, &key("hours"), &raw.hours)?;

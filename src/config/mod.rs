@@ -156,6 +156,29 @@ impl Source<'_> {
         }
     }
 
+    /// Names of calendars and sources: letters, digits, `-`, `_` and `.`, so that they can be
+    /// written in SQL strings and on the command line without quoting.
+    pub(crate) fn check_name(
+        &self,
+        span: Range<usize>,
+        table: &str,
+        what: &str,
+        name: &str,
+    ) -> Result<(), ConfigError> {
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        {
+            return Ok(());
+        }
+        Err(self.invalid(
+            span,
+            &format!("{table}.{name}"),
+            format!("invalid {what} name '{name}' (use letters, digits, '-', '_' or '.')"),
+        ))
+    }
+
     fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
         let span = err.span().unwrap_or(0..0);
         let key = self.table_at(span.start);

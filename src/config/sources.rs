@@ -204,17 +204,7 @@ pub(super) fn build(
     let key = |field: &str| format!("sources.{name}.{field}");
     let span = raw.span();
     let raw = raw.get_ref();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(src.invalid(
-            span,
-            &format!("sources.{name}"),
-            format!("invalid source name '{name}' (use letters, digits, '-', '_' or '.')"),
-        ));
-    }
+    src.check_name(span.clone(), "sources", "source", name)?;
     let shape = match raw.shape.get_ref().as_str() {
         "tickets" => Shape::Tickets,
         "events" => Shape::Events,
