@@ -5,10 +5,12 @@
 //! - [`reader`]: export files as streams of rows, with line numbers; header resolution.
 //! - [`timestamp`]: timestamps in the source's formats and time zone.
 //! - [`mapper`]: one row's raw values into canonical values, or rejections with reasons.
+//! - [`records`]: canonical tickets and events, their checks, and Arrow batches of them.
 //!
 //! The mappings themselves are validated in [`crate::config::sources`].
 
 pub mod mapper;
 pub mod reader;
+pub mod records;
 pub mod schema;
 pub mod timestamp;
