@@ -263,6 +263,22 @@ mod tests {
         assert_eq!(events.field(events.fields().len() - 1).name(), "month");
     }
 
+    /// The README's reference of the canonical tables is this module's, word for word.
+    #[test]
+    fn the_readme_documents_the_canonical_tables() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let missing: Vec<String> = [TICKET_COLUMNS, EVENT_COLUMNS]
+            .into_iter()
+            .map(markdown)
+            .filter(|table| !readme.contains(table))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README.md should contain these tables:\n{}",
+            missing.join("\n")
+        );
+    }
+
     #[test]
     fn vocabularies_are_consistent() {
         for s in RESOLVED_STATUSES.iter().chain(PAUSED_STATUSES) {
