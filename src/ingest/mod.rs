@@ -6,6 +6,7 @@
 //! - [`timestamp`]: timestamps in the source's formats and time zone.
 //! - [`mapper`]: one row's raw values into canonical values, or rejections with reasons.
 //! - [`records`]: canonical tickets and events, their checks, and Arrow batches of them.
+//! - [`stream`]: one file through its mapping into batches of records and quarantined rows.
 //!
 //! The mappings themselves are validated in [`crate::config::sources`].
 
@@ -13,4 +14,5 @@ pub mod mapper;
 pub mod reader;
 pub mod records;
 pub mod schema;
+pub mod stream;
 pub mod timestamp;
