@@ -14,31 +14,26 @@ use super::time::local_to_utc;
 use super::walk::{self, local_date, Direction};
 use super::CalendarError;
 
-/// The bucket width: 2048 s ≈ 34 minutes, shorter than a lunch break, so in usual calendars a
-/// bucket holds at most one business piece and the cumulative business time at any instant is
-/// a few arithmetic operations on one 8-byte bucket, without a branch. Whole seconds, because
-/// business intervals start and end on whole seconds (wall times are `HH:MM[:SS]` and zone
-/// offsets whole seconds), so cumulative times at bucket starts are whole seconds too.
-const BUCKET_SECONDS: i64 = 2048;
-const BUCKET_WIDTH: i64 = BUCKET_SECONDS * MICROS_PER_SECOND;
-const MICROS_PER_SECOND: i64 = 1_000_000;
-/// Buckets per block; a block's buckets count their cumulative time from the block's base.
-const BLOCK_SHIFT: u32 = 8;
-/// `Bucket::len` of a bucket answered from the spans: more than one business piece, or
-/// boundaries off whole seconds.
-const FROM_SPANS: u16 = u16::MAX;
+/// log2 of the bucket width in µs: 2^31 µs ≈ 36 minutes, shorter than a lunch break, so in
+/// usual calendars a bucket holds at most one interval boundary and the cumulative business
+/// time at any instant is a few arithmetic operations on one bucket, without a branch.
+const BUCKET_SHIFT: u32 = 31;
+const BUCKET_WIDTH: i64 = 1 << BUCKET_SHIFT;
+
+/// `Bucket::len` of a bucket with more than one business piece: answered from the spans.
+const SEVERAL_PIECES: u32 = u32::MAX;
 
 /// One bucket of `BUCKET_WIDTH` µs of the window. When its business time is one piece
 /// `[start + from, start + from + len)` (or none), the cumulative business time at offset `x`
-/// is `cum + clamp(x - from, 0, len)`.
+/// is `cum + clamp(x - from, 0, len)`: a few instructions and no branch.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    /// Business seconds from the block's base to the bucket's start.
-    rel: u32,
-    /// Offset of the business piece from the bucket's start, in seconds.
-    from: u16,
-    /// Length of the piece in seconds (0 for none), or `FROM_SPANS`.
-    len: u16,
+    /// Business µs from `lo` to the bucket's start.
+    cum: i64,
+    /// Offset of the business piece from the bucket's start.
+    from: u32,
+    /// Length of the piece (0 for none), or `SEVERAL_PIECES`.
+    len: u32,
 }
 
 /// One business interval `[start, end)` in UTC µs and the business time before it (`cum`).
@@ -63,8 +58,6 @@ pub struct BusinessIndex {
     spans: Vec<Span>,
     /// Per bucket of `BUCKET_WIDTH` µs from `lo`: its cumulative business time and piece.
     buckets: Vec<Bucket>,
-    /// Per block of `2^BLOCK_SHIFT` buckets: business seconds from `lo` to its start.
-    bases: Vec<i64>,
     /// Per bucket: the first span that ends after the bucket's start.
     first_span: Vec<u32>,
 }
@@ -114,51 +107,32 @@ impl BusinessIndex {
             cum,
         });
 
-        let n_buckets = ((hi - lo) / BUCKET_WIDTH) as usize + 1;
+        let n_buckets = (((hi - lo) as u64) >> BUCKET_SHIFT) as usize + 1;
         let mut buckets = Vec::with_capacity(n_buckets);
-        let mut bases = Vec::with_capacity((n_buckets >> BLOCK_SHIFT) + 1);
         let mut first_span = Vec::with_capacity(n_buckets);
         let mut i = 0usize;
         for k in 0..n_buckets {
-            let start = lo + k as i64 * BUCKET_WIDTH;
+            let start = lo + ((k as i64) << BUCKET_SHIFT);
             let end = start + BUCKET_WIDTH;
             while spans[i].end <= start {
                 i += 1;
             }
-            let first = spans[i];
-            let cum = first.cum + (start - first.start).max(0);
-            if k & ((1 << BLOCK_SHIFT) - 1) == 0 {
-                bases.push(cum.div_euclid(MICROS_PER_SECOND));
-            }
-            let base = bases[bases.len() - 1];
             // The business pieces inside the bucket, as offsets from its start.
             let mut pieces = spans[i..]
                 .iter()
                 .take_while(|s| s.start < end)
                 .map(|s| (s.start.max(start) - start, s.end.min(end) - start));
-            let whole = |v: i64| v % MICROS_PER_SECOND == 0;
-            let piece = match (pieces.next(), pieces.next()) {
-                (None, _) => Some((0, 0)),
-                (Some((from, to)), None) if whole(from) && whole(to) => Some((
-                    (from / MICROS_PER_SECOND) as u16,
-                    ((to - from) / MICROS_PER_SECOND) as u16,
-                )),
-                _ => None,
+            let (from, len) = match (pieces.next(), pieces.next()) {
+                (None, _) => (0, 0),
+                (Some((from, to)), None) => (from as u32, (to - from) as u32),
+                (Some(_), Some(_)) => (0, SEVERAL_PIECES),
             };
-            let bucket = match piece {
-                Some((from, len)) if whole(cum) => Bucket {
-                    rel: u32::try_from(cum / MICROS_PER_SECOND - base)
-                        .map_err(|_| CalendarError::OutOfRange { micros: start })?,
-                    from,
-                    len,
-                },
-                _ => Bucket {
-                    rel: 0,
-                    from: 0,
-                    len: FROM_SPANS,
-                },
-            };
-            buckets.push(bucket);
+            let first = spans[i];
+            buckets.push(Bucket {
+                cum: first.cum + (start - first.start).max(0),
+                from,
+                len,
+            });
             first_span
                 .push(u32::try_from(i).map_err(|_| CalendarError::OutOfRange { micros: start })?);
         }
@@ -170,7 +144,6 @@ impl BusinessIndex {
             hi,
             spans,
             buckets,
-            bases,
             first_span,
         })
     }
@@ -206,7 +179,7 @@ impl BusinessIndex {
     /// The first span that ends after `t`, for `t` inside the window.
     #[inline(always)]
     fn locate(&self, t: i64) -> usize {
-        let k = ((t - self.lo) / BUCKET_WIDTH) as usize;
+        let k = ((t - self.lo) as u64 >> BUCKET_SHIFT) as usize;
         self.locate_from(t, self.first_span[k] as usize)
     }
 
@@ -227,36 +200,32 @@ impl BusinessIndex {
     /// Business µs from `lo` to `lo + offset`, for `offset <= hi - lo`.
     #[inline(always)]
     fn cum_at_offset(&self, offset: u64) -> i64 {
-        let k = (offset / BUCKET_WIDTH as u64) as usize;
+        let k = (offset >> BUCKET_SHIFT) as usize;
         let bucket = self.buckets[k];
-        if bucket.len == FROM_SPANS {
+        if bucket.len == SEVERAL_PIECES {
             let t = self.lo + offset as i64;
             let span = self.spans[self.locate_from(t, self.first_span[k] as usize)];
             return span.cum + (t - span.start).max(0);
         }
-        let x = (offset - k as u64 * BUCKET_WIDTH as u64) as i64;
-        let seconds = self.bases[k >> BLOCK_SHIFT] + i64::from(bucket.rel);
-        seconds * MICROS_PER_SECOND
-            + (x - i64::from(bucket.from) * MICROS_PER_SECOND)
-                .clamp(0, i64::from(bucket.len) * MICROS_PER_SECOND)
+        let x = (offset & (BUCKET_WIDTH as u64 - 1)) as i64;
+        bucket.cum + (x - bucket.from as i64).clamp(0, bucket.len as i64)
     }
 
-    /// Whether `t` is inside the window, where [`BusinessIndex::micros_in_window`] applies.
+    /// Business µs from `a` to `b` (negative when `b < a`) and whether either instant lies
+    /// outside the window, in which case the amount is meaningless. Branch-free for calendars
+    /// whose buckets hold at most one business piece: the kernel of `business_seconds` over
+    /// columns, which recomputes the rare outside rows exactly.
     #[inline(always)]
-    pub fn in_window(&self, t: i64) -> bool {
-        // Wrapping: any instant outside `[lo, hi]` maps above the window's width.
-        t.wrapping_sub(self.lo) as u64 <= (self.hi - self.lo) as u64
-    }
-
-    /// Business µs from `a` to `b` (negative when `b < a`) for instants inside the window
-    /// ([`BusinessIndex::in_window`]); instants outside give a meaningless amount (never a
-    /// panic). The kernel of `business_seconds` over columns, which checks the window first.
-    #[inline(always)]
-    pub fn micros_in_window(&self, a: i64, b: i64) -> i64 {
+    pub fn micros_or_outside(&self, a: i64, b: i64) -> (i64, bool) {
         let width = (self.hi - self.lo) as u64;
-        let oa = (a.wrapping_sub(self.lo) as u64).min(width);
-        let ob = (b.wrapping_sub(self.lo) as u64).min(width);
-        self.cum_at_offset(ob) - self.cum_at_offset(oa)
+        // Wrapping: any instant outside `[lo, hi]` maps above `width`.
+        let (oa, ob) = (
+            a.wrapping_sub(self.lo) as u64,
+            b.wrapping_sub(self.lo) as u64,
+        );
+        let outside = (oa > width) | (ob > width);
+        let (oa, ob) = (oa.min(width), ob.min(width));
+        (self.cum_at_offset(ob) - self.cum_at_offset(oa), outside)
     }
 
     /// Business µs from `a` to `b` when both are inside the window (negative when `b < a`);

@@ -316,22 +316,28 @@ pub fn evaluate_span_columns<T: ArrowPrimitiveType>(
     };
     let index = Resolver::new(calendars, None).index(name)?;
     let nulls = NullBuffer::union(a.nulls(), b.nulls()).filter(|n| n.null_count() > 0);
-    let (a, b) = (a.values(), b.values());
-    // First check the window (a pass the compiler vectorises), then the look-ups.
-    let inside = match &nulls {
-        None => a.iter().chain(b.iter()).all(|&t| index.in_window(t)),
-        Some(valid) => valid
-            .valid_indices()
-            .all(|i| index.in_window(a[i]) && index.in_window(b[i])),
+    let mut outside = false;
+    let pairs = a.values().iter().zip(b.values().iter());
+    let values: Vec<T::Native> = match &nulls {
+        None => pairs
+            .map(|(&x, &y)| {
+                let (micros, out) = index.micros_or_outside(x, y);
+                outside |= out;
+                convert(micros)
+            })
+            .collect(),
+        Some(valid) => pairs
+            .enumerate()
+            .map(|(i, (&x, &y))| {
+                let (micros, out) = index.micros_or_outside(x, y);
+                outside |= out & valid.is_valid(i);
+                convert(micros)
+            })
+            .collect(),
     };
-    if !inside {
+    if outside {
         return Ok(None);
     }
-    let values: Vec<T::Native> = a
-        .iter()
-        .zip(b.iter())
-        .map(|(&x, &y)| convert(index.micros_in_window(x, y)))
-        .collect();
     let array = PrimitiveArray::<T>::new(values.into(), nulls).with_data_type(data_type.clone());
     Ok(Some(ColumnarValue::Array(Arc::new(array))))
 }
