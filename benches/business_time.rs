@@ -21,6 +21,10 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use kpi::workspace::{Origin, Workspace};
 
+/// The allocator of the `kpi` binary, so that the figures are those users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rows() -> usize {
     std::env::var("KPI_BENCH_ROWS")
         .ok()

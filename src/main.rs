@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc, as in DataFusion's own CLI: analytical queries allocate and free many large
+/// buffers, which the system allocator hands back to the kernel and faults in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;

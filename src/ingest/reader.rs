@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::arrow_reader::{
@@ -88,7 +88,8 @@ enum Inner {
     },
     Parquet {
         batches: ParquetRecordBatchReader,
-        batch: Option<(Vec<ArrayRef>, usize)>,
+        /// The mapped columns of the current batch as text, and the next row in it.
+        batch: Option<(Vec<StringArray>, usize)>,
         record: u64,
     },
 }
@@ -219,19 +220,10 @@ impl RowReader {
                     if *at < columns.first().map_or(0, |c| c.len()) {
                         *record += 1;
                         row.line = *record;
-                        for &i in &self.positions {
-                            let column = &columns[i];
-                            row.values.push(if column.is_null(*at) {
-                                None
-                            } else {
-                                Some(
-                                    column
-                                        .as_any()
-                                        .downcast_ref::<datafusion::arrow::array::StringArray>()
-                                        .map(|s| s.value(*at).to_string())
-                                        .unwrap_or_default(),
-                                )
-                            });
+                        for column in columns.iter() {
+                            row.values.push(
+                                (!column.is_null(*at)).then(|| column.value(*at).to_string()),
+                            );
                         }
                         *at += 1;
                         return Ok(true);
@@ -241,7 +233,8 @@ impl RowReader {
                     None => return Ok(false),
                     Some(Err(e)) => return Err(format_error(e.to_string())),
                     Some(Ok(next)) => {
-                        let columns = parquet_as_text(&next).map_err(format_error)?;
+                        let columns =
+                            parquet_as_text(&next, &self.positions).map_err(format_error)?;
                         *batch = Some((columns, 0));
                     }
                 }
@@ -415,13 +408,15 @@ fn open_parquet(path: &Path) -> Result<(Inner, Vec<String>), ReadError> {
     ))
 }
 
-/// Parquet columns as text, the way the other formats arrive: timestamps with a zone in
-/// RFC 3339, naive ones as wall times (read with the source's zone), numbers in decimal.
-fn parquet_as_text(batch: &RecordBatch) -> Result<Vec<ArrayRef>, String> {
-    batch
-        .columns()
+/// The mapped Parquet columns as text, the way the other formats arrive: timestamps with a
+/// zone in RFC 3339, naive ones as wall times (read with the source's zone), numbers in decimal.
+fn parquet_as_text(batch: &RecordBatch, positions: &[usize]) -> Result<Vec<StringArray>, String> {
+    positions
         .iter()
-        .map(|c| cast(c, &DataType::Utf8).map_err(|e| e.to_string()))
+        .map(|&i| {
+            let text = cast(batch.column(i), &DataType::Utf8).map_err(|e| e.to_string())?;
+            Ok(text.as_string::<i32>().clone())
+        })
         .collect()
 }
 

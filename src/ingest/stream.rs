@@ -115,6 +115,14 @@ pub fn ingest_file(
         source_name: mapping.name.clone(),
         reason: format!("constant {}: {}", r.column, r.reason),
     })?;
+    if mapping.shape == Shape::Snapshots {
+        return Err(StreamError::Mapping {
+            source_name: mapping.name.clone(),
+            reason: "snapshot exports are derived into events by diffing consecutive \
+                     snapshots, which this version does not do yet"
+                .into(),
+        });
+    }
     let mut reader = RowReader::open(path, mapping)?;
     let file = path.display().to_string();
     let mut stats = FileStats::default();
@@ -298,6 +306,18 @@ values.status = { "Done" = "resolved" }
             rows[2].3
         );
         assert_eq!(rows[3].3, "missing required field ticket_id");
+    }
+
+    #[test]
+    fn snapshot_exports_are_refused_until_they_are_supported() {
+        let m = mapping("shape = \"snapshots\"\ncolumns = { ticket_id = \"Id\", status = \"S\", sequence = \"N\" }\n");
+        let err = ingest_file(Path::new("any.csv"), &m, 10, false, &mut |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("source 'hd': snapshot exports are derived"),
+            "{err}"
+        );
     }
 
     #[test]
