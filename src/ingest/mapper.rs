@@ -112,10 +112,7 @@ fn mapping_of<'a>(
     Option<&'a BTreeMap<String, String>>,
     &'static [&'static str],
 ) {
-    let key = match column {
-        "from_status" | "to_status" => "status",
-        other => other,
-    };
+    let key = mapping_key(column);
     let vocabulary = MAPPABLE
         .iter()
         .find(|(c, _)| *c == key)
@@ -263,18 +260,10 @@ fn parse_integer(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::Config;
 
     fn mapper(source: &str) -> Mapper {
-        let text = format!("[sources.s]\n{source}");
-        let mapping = Config::parse(Path::new("kpi.toml"), &text)
-            .unwrap()
-            .sources
-            .remove(0);
-        Mapper::new(&mapping).unwrap()
+        Mapper::new(&crate::ingest::test_mapping("s", source)).unwrap()
     }
 
     const SOURCE: &str = r#"shape = "tickets"

@@ -16,3 +16,13 @@ pub mod records;
 pub mod schema;
 pub mod stream;
 pub mod timestamp;
+
+/// The mapping of a `[sources.NAME]` table with the given body, for tests.
+#[cfg(test)]
+pub(crate) fn test_mapping(name: &str, body: &str) -> crate::config::SourceMapping {
+    let text = format!("[sources.{name}]\n{body}");
+    crate::config::Config::parse(std::path::Path::new("kpi.toml"), &text)
+        .unwrap()
+        .sources
+        .remove(0)
+}

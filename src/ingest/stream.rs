@@ -196,19 +196,12 @@ pub fn ingest_file(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use datafusion::arrow::array::{AsArray, UInt64Array};
 
     use super::*;
-    use crate::config::Config;
 
     fn mapping(source: &str) -> SourceMapping {
-        let text = format!("[sources.hd]\n{source}");
-        Config::parse(Path::new("kpi.toml"), &text)
-            .unwrap()
-            .sources
-            .remove(0)
+        crate::ingest::test_mapping("hd", source)
     }
 
     const TICKETS: &str = r#"shape = "tickets"

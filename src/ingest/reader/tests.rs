@@ -6,14 +6,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 
 use super::*;
-use crate::config::Config;
 
 fn mapping(source: &str) -> SourceMapping {
-    let text = format!("[sources.s]\n{source}");
-    Config::parse(Path::new("kpi.toml"), &text)
-        .unwrap()
-        .sources
-        .remove(0)
+    crate::ingest::test_mapping("s", source)
 }
 
 const TICKETS: &str = r#"shape = "tickets"
