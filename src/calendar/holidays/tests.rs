@@ -77,15 +77,7 @@ fn br_2026() {
         assert_eq!(BuiltinSet::BrOptional.holiday(date), None, "{date}");
     }
     // Exactly these ten days in the year.
-    let mut count = 0;
-    let mut day = d(2026, 1, 1);
-    while day.year() == 2026 {
-        if BuiltinSet::Br.holiday(day).is_some() {
-            count += 1;
-        }
-        day = day.succ_opt().unwrap();
-    }
-    assert_eq!(count, expected.len());
+    assert_eq!(days_of(BuiltinSet::Br, 2026), expected.len());
 }
 
 #[test]
@@ -99,15 +91,20 @@ fn br_optional_2026() {
         assert_eq!(BuiltinSet::BrOptional.holiday(date), Some(name), "{date}");
         assert_eq!(BuiltinSet::Br.holiday(date), None, "{date}");
     }
+    assert_eq!(days_of(BuiltinSet::BrOptional, 2026), expected.len());
+}
+
+/// How many days of `year` are holidays of `set`.
+fn days_of(set: BuiltinSet, year: i32) -> usize {
     let mut count = 0;
-    let mut day = d(2026, 1, 1);
-    while day.year() == 2026 {
-        if BuiltinSet::BrOptional.holiday(day).is_some() {
+    let mut day = d(year, 1, 1);
+    while day.year() == year {
+        if set.holiday(day).is_some() {
             count += 1;
         }
         day = day.succ_opt().unwrap();
     }
-    assert_eq!(count, expected.len());
+    count
 }
 
 #[test]
