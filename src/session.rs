@@ -15,6 +15,12 @@ use crate::workspace::Workspace;
 /// Errors in preparing a session.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// A Delta table of the data folder could not be opened.
+    #[error("cannot open table '{table}': {source}")]
+    Delta {
+        table: String,
+        source: crate::ingest::store::StoreError,
+    },
     /// The data folder could not be listed.
     #[error("cannot list the data folder {}: {source}", path.display())]
     ListData {
@@ -41,8 +47,10 @@ pub async fn session(workspace: &Workspace) -> Result<SessionContext, SessionErr
     Ok(ctx)
 }
 
-/// Register every table file (or folder of Parquet files) in `dir` under its file stem:
-/// `data/tickets.parquet` becomes `tickets`. A missing folder registers nothing.
+/// Register every table in `dir` under its file stem: Delta tables (folders with a
+/// `_delta_log`, such as the ingested `tickets` and `ticket_events`), Parquet, CSV and JSON
+/// files, and folders of Parquet files: `data/extra.parquet` becomes `extra`. A missing folder
+/// registers nothing.
 pub async fn register_data_folder(ctx: &SessionContext, dir: &Path) -> Result<(), SessionError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -84,6 +92,15 @@ pub async fn register_data_folder(ctx: &SessionContext, dir: &Path) -> Result<()
                     _ => ".ndjson",
                 });
                 ctx.register_json(&table, &location, options).await
+            }
+            None if crate::ingest::store::is_delta_table(&path) => {
+                crate::ingest::store::register(ctx, &table, &path)
+                    .await
+                    .map_err(|source| SessionError::Delta {
+                        table: table.clone(),
+                        source,
+                    })?;
+                continue;
             }
             None if path.is_dir() => {
                 ctx.register_parquet(&table, &location, ParquetReadOptions::default())

@@ -2,6 +2,7 @@
 //! Each command validates its arguments, then calls into the library.
 
 mod calendar;
+mod ingest;
 mod sql;
 
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ enum Command {
         /// Folder to create the workspace in (created if missing).
         dir: PathBuf,
     },
+    /// Ingest help-desk exports into the workspace's tables through a [sources.NAME] mapping.
+    Ingest(ingest::IngestArgs),
     /// Run SQL against the workspace: -c SQL, -f FILE, or statements on standard input.
     Sql(sql::SqlArgs),
     /// Inspect business calendars: days, holidays, business time between two instants.
@@ -57,6 +60,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sql(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
             sql::run(&ws, args)
+        }
+        Command::Ingest(args) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            ingest::run(&ws, args)
         }
         Command::Calendar(command) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;

@@ -54,7 +54,7 @@ impl Shape {
         match self {
             Shape::Tickets => &[&["ticket_id"], &["created_at"], &["status"]],
             Shape::Events => &[&["ticket_id"], &["ts"], &["event_type", "to_status"]],
-            Shape::Snapshots => &[&["ticket_id"], &["status"], &["sequence", "updated_at"]],
+            Shape::Snapshots => &[&["ticket_id"], &["created_at"], &["status"], &["updated_at"]],
         }
     }
 }
@@ -125,6 +125,9 @@ pub struct SourceMapping {
     pub values: BTreeMap<String, BTreeMap<String, String>>,
     /// Canonical column → the same value on every row.
     pub constants: BTreeMap<String, String>,
+    /// For an events source: whether `tickets` rows are derived from the stored events (on by
+    /// default; off when a tickets export of the same system provides them).
+    pub derive_tickets: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +156,8 @@ pub(super) struct RawSource {
     values: BTreeMap<String, Spanned<BTreeMap<String, String>>>,
     #[serde(default)]
     constants: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    derive_tickets: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,6 +403,20 @@ pub(super) fn build(
         }
     }
 
+    let derive_tickets = match &raw.derive_tickets {
+        Some(d) if shape != Shape::Events => {
+            return Err(src.invalid(
+                d.span(),
+                &key("derive_tickets"),
+                format!(
+                    "'derive_tickets' applies to events sources only, this one is {}",
+                    shape.name()
+                ),
+            ))
+        }
+        Some(d) => *d.get_ref(),
+        None => shape == Shape::Events,
+    };
     let source_system = match &raw.source_system {
         Some(s) if s.get_ref().trim().is_empty() => {
             return Err(src.invalid(s.span(), &key("source_system"), "must not be empty"))
@@ -408,6 +427,7 @@ pub(super) fn build(
     Ok(SourceMapping {
         name: name.to_string(),
         shape,
+        derive_tickets,
         format,
         timezone,
         timestamp_formats,

@@ -177,7 +177,7 @@ channel = "email"
 shape = "snapshots"
 format = "ndjson"
 source_system = "servicenow"
-columns = { ticket_id = "number", status = "state", sequence = "sys_mod_count" }
+columns = { ticket_id = "number", created_at = "opened_at", status = "state", updated_at = "sys_updated_on", sequence = "sys_mod_count" }
 "#;
 
 #[test]
@@ -255,8 +255,8 @@ fn bad_source_mappings_name_the_key_and_value() {
             "ws/kpi.toml:2:1: sources.helpdesk: a tickets source needs 'created_at'",
         ),
         (
-            SOURCE.replace("sequence = \"sys_mod_count\"", "actor = \"sys_updated_by\""),
-            "sources.audit: a snapshots source needs 'sequence' or 'updated_at'",
+            SOURCE.replace("updated_at = \"sys_updated_on\"", "actor = \"sys_updated_by\""),
+            "sources.audit: a snapshots source needs 'updated_at'",
         ),
         (
             SOURCE.replace("format = \"ndjson\"", "format = \"ndjson\"\nquote = \"'\""),

@@ -7,13 +7,17 @@
 //! - [`mapper`]: one row's raw values into canonical values, or rejections with reasons.
 //! - [`records`]: canonical tickets and events, their checks, and Arrow batches of them.
 //! - [`stream`]: one file through its mapping into batches of records and quarantined rows.
+//! - [`store`]: the stored Delta Lake tables of a workspace.
+//! - [`load`]: one ingest run: staging, reconciliation with the stored tables, commits.
 //!
 //! The mappings themselves are validated in [`crate::config::sources`].
 
+pub mod load;
 pub mod mapper;
 pub mod reader;
 pub mod records;
 pub mod schema;
+pub mod store;
 pub mod stream;
 pub mod timestamp;
 

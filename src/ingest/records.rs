@@ -5,13 +5,16 @@
 //! Events without a source id get a deterministic one, a hash of their content, so that
 //! ingesting the same export twice, or two overlapping exports, yields the same event ids.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::DateTime;
 use datafusion::arrow::array::{
-    ArrayRef, Int32Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, Int32Builder, Int64Array, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
+
+use crate::config::sources::TICKET_ATTRIBUTES;
 
 use super::mapper::{Fields, Rejection, Value};
 use super::schema::{events_schema, tickets_schema};
@@ -50,6 +53,33 @@ pub struct EventRecord {
     pub from_status: Option<String>,
     pub to_status: Option<String>,
     pub value: Option<String>,
+}
+
+/// The ticket attributes an event row carries (channel, team, assignee, …), with the event's
+/// time: the latest ones become the derived ticket's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeRecord {
+    pub ticket_id: String,
+    pub source_system: String,
+    pub ts: i64,
+    pub channel: Option<String>,
+    pub inbox: Option<String>,
+    pub team: Option<String>,
+    pub priority: Option<String>,
+    pub requester: Option<String>,
+    pub assignee: Option<String>,
+    pub csat_score: Option<i32>,
+}
+
+/// One row of a snapshot export: the whole ticket as of one update, and its place in the
+/// ticket's sequence of updates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub ticket: TicketRecord,
+    /// The source's update counter, which orders updates made within one timestamp.
+    pub sequence: Option<i64>,
+    /// Who made the update.
+    pub actor: Option<String>,
 }
 
 fn missing(line: u64, column: &str) -> Rejection {
@@ -154,6 +184,59 @@ impl TicketRecord {
             );
         }
         Ok(())
+    }
+}
+
+impl AttributeRecord {
+    /// The attributes of an event row, or `None` when it carries none.
+    pub fn from_fields(f: &Fields, event: &EventRecord) -> Result<Option<AttributeRecord>, Rejection> {
+        let record = AttributeRecord {
+            ticket_id: event.ticket_id.clone(),
+            source_system: event.source_system.clone(),
+            ts: event.ts,
+            channel: text(f, "channel"),
+            inbox: text(f, "inbox"),
+            team: text(f, "team"),
+            priority: text(f, "priority"),
+            requester: text(f, "requester"),
+            assignee: text(f, "assignee"),
+            csat_score: small_int(f, "csat_score")?,
+        };
+        if let Some(score) = record.csat_score.filter(|s| !(1..=5).contains(s)) {
+            return Err(Rejection {
+                line: f.line,
+                column: "csat_score".into(),
+                value: score.to_string(),
+                reason: "csat_score must be between 1 and 5".into(),
+            });
+        }
+        let any = [
+            &record.channel,
+            &record.inbox,
+            &record.team,
+            &record.priority,
+            &record.requester,
+            &record.assignee,
+        ]
+        .iter()
+        .any(|v| v.is_some())
+            || record.csat_score.is_some();
+        Ok(any.then_some(record))
+    }
+}
+
+impl SnapshotRecord {
+    /// The snapshot a mapped row describes: a valid ticket with its update time.
+    pub fn from_fields(f: &Fields) -> Result<SnapshotRecord, Rejection> {
+        let ticket = TicketRecord::from_fields(f)?;
+        if ticket.updated_at.is_none() {
+            return Err(missing(f.line, "updated_at"));
+        }
+        Ok(SnapshotRecord {
+            ticket,
+            sequence: f.get("sequence").int(),
+            actor: text(f, "actor"),
+        })
     }
 }
 
@@ -273,6 +356,74 @@ pub fn tickets_batch(rows: &[TicketRecord]) -> Result<RecordBatch, ArrowError> {
             ints(rows.iter().map(|r| r.csat_score)),
         ],
     )
+}
+
+/// The schema of staged ticket attributes.
+pub fn attributes_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| {
+        let tickets = tickets_schema();
+        let fields: Vec<Field> = ["ticket_id", "source_system"]
+            .into_iter()
+            .map(|n| tickets.field_with_name(n).cloned())
+            .chain([Ok(Field::new(
+                "ts",
+                super::schema::Kind::Timestamp.data_type(),
+                false,
+            ))])
+            .chain(
+                TICKET_ATTRIBUTES
+                    .iter()
+                    .map(|n| tickets.field_with_name(n).cloned()),
+            )
+            .collect::<Result<_, _>>()
+            .expect("ticket attributes are ticket columns");
+        Arc::new(Schema::new(fields))
+    }))
+}
+
+/// Event rows' ticket attributes as a batch of [`attributes_schema`].
+pub fn attributes_batch(rows: &[AttributeRecord]) -> Result<RecordBatch, ArrowError> {
+    let t = |f: fn(&AttributeRecord) -> Option<&str>| texts(rows.iter().map(f));
+    RecordBatch::try_new(
+        attributes_schema(),
+        vec![
+            t(|r| Some(&r.ticket_id)),
+            t(|r| Some(&r.source_system)),
+            utc_times(rows.iter().map(|r| Some(r.ts))),
+            t(|r| r.channel.as_deref()),
+            t(|r| r.inbox.as_deref()),
+            t(|r| r.team.as_deref()),
+            t(|r| r.priority.as_deref()),
+            t(|r| r.requester.as_deref()),
+            t(|r| r.assignee.as_deref()),
+            ints(rows.iter().map(|r| r.csat_score)),
+        ],
+    )
+}
+
+/// The schema of staged snapshots: the ticket columns, then `_seq` and `_actor`.
+pub fn snapshots_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| {
+        let mut fields: Vec<Field> = tickets_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("_seq", DataType::Int64, true));
+        fields.push(Field::new("_actor", DataType::Utf8, true));
+        Arc::new(Schema::new(fields))
+    }))
+}
+
+/// Snapshot rows as a batch of [`snapshots_schema`].
+pub fn snapshots_batch(rows: &[SnapshotRecord]) -> Result<RecordBatch, ArrowError> {
+    let tickets: Vec<TicketRecord> = rows.iter().map(|r| r.ticket.clone()).collect();
+    let mut columns = tickets_batch(&tickets)?.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.sequence))));
+    columns.push(texts(rows.iter().map(|r| r.actor.as_deref())));
+    RecordBatch::try_new(snapshots_schema(), columns)
 }
 
 /// `ticket_events` rows as a batch of the canonical schema.

@@ -14,22 +14,73 @@ use crate::config::{Shape, SourceMapping};
 
 use super::mapper::{Mapper, Rejection};
 use super::reader::{ReadError, Row, RowReader};
-use super::records::{events_batch, tickets_batch, EventRecord, TicketRecord};
+use super::records::{
+    attributes_batch, events_batch, snapshots_batch, tickets_batch, AttributeRecord, EventRecord,
+    SnapshotRecord, TicketRecord,
+};
 
-/// What a file yields, batch by batch.
+/// What a file yields, batch by batch. Record batches come with the line of each row.
 #[derive(Debug)]
 pub enum Output {
-    Tickets(RecordBatch),
-    Events(RecordBatch),
+    /// Rows of `tickets` (a tickets export).
+    Tickets(RecordBatch, Vec<u64>),
+    /// Rows of `ticket_events` (an events export).
+    Events(RecordBatch, Vec<u64>),
+    /// The ticket attributes carried by event rows ([`attributes_schema`](super::records::attributes_schema)).
+    Attributes(RecordBatch, Vec<u64>),
+    /// Rows of a snapshot export ([`snapshots_schema`](super::records::snapshots_schema)).
+    Snapshots(RecordBatch, Vec<u64>),
     Quarantine(RecordBatch),
+    /// Rows and bytes of the file read so far (every few thousand rows, and at the end).
+    Progress { rows: u64, bytes: u64 },
 }
+
+/// Records of one kind waiting to be handed on, with their lines.
+struct Buffer<T> {
+    rows: Vec<T>,
+    lines: Vec<u64>,
+    to_batch: fn(&[T]) -> Result<RecordBatch, ArrowError>,
+    to_output: fn(RecordBatch, Vec<u64>) -> Output,
+}
+
+impl<T> Buffer<T> {
+    fn new(
+        to_batch: fn(&[T]) -> Result<RecordBatch, ArrowError>,
+        to_output: fn(RecordBatch, Vec<u64>) -> Output,
+    ) -> Buffer<T> {
+        Buffer {
+            rows: Vec::new(),
+            lines: Vec::new(),
+            to_batch,
+            to_output,
+        }
+    }
+
+    fn push(&mut self, row: T, line: u64) {
+        self.rows.push(row);
+        self.lines.push(line);
+    }
+
+    /// The buffered rows as an output, when there are at least `min` (and at least one).
+    fn take(&mut self, min: usize) -> Result<Option<Output>, ArrowError> {
+        if self.rows.is_empty() || self.rows.len() < min {
+            return Ok(None);
+        }
+        let batch = (self.to_batch)(&self.rows)?;
+        self.rows.clear();
+        Ok(Some((self.to_output)(batch, std::mem::take(&mut self.lines))))
+    }
+}
+
+/// Rows between two progress reports.
+const PROGRESS_ROWS: u64 = 16_384;
 
 /// Counts for one file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileStats {
     pub rows: u64,
-    pub tickets: u64,
-    pub events: u64,
+    /// Rows that became records.
+    pub records: u64,
     pub quarantined: u64,
 }
 
@@ -115,14 +166,6 @@ pub fn ingest_file(
         source_name: mapping.name.clone(),
         reason: format!("constant {}: {}", r.column, r.reason),
     })?;
-    if mapping.shape == Shape::Snapshots {
-        return Err(StreamError::Mapping {
-            source_name: mapping.name.clone(),
-            reason: "snapshot exports are derived into events by diffing consecutive \
-                     snapshots, which this version does not do yet"
-                .into(),
-        });
-    }
     let mut reader = RowReader::open(path, mapping)?;
     let file = path.display().to_string();
     let mut stats = FileStats::default();
@@ -131,22 +174,39 @@ pub fn ingest_file(
         file: file.clone(),
         rows: Vec::new(),
     };
-    let mut tickets: Vec<TicketRecord> = Vec::new();
-    let mut events: Vec<EventRecord> = Vec::new();
+    let mut tickets = Buffer::new(tickets_batch, Output::Tickets);
+    let mut events = Buffer::new(events_batch, Output::Events);
+    let mut attributes = Buffer::new(attributes_batch, Output::Attributes);
+    let mut snapshots = Buffer::new(snapshots_batch, Output::Snapshots);
     let mut row = Row::default();
     let emit = |out: Output, sink: &mut dyn FnMut(Output) -> Result<(), String>| {
         sink(out).map_err(StreamError::Sink)
     };
     while reader.next_row(&mut row)? {
         stats.rows += 1;
-        let record = mapper.map(&row).and_then(|fields| match mapping.shape {
-            Shape::Tickets => TicketRecord::from_fields(&fields)
-                .map(|t| tickets.push(t))
-                .map_err(|r| vec![r]),
-            Shape::Events | Shape::Snapshots => EventRecord::from_fields(&fields)
-                .map(|e| events.push(e))
-                .map_err(|r| vec![r]),
+        let line = row.line;
+        let record = mapper.map(&row).and_then(|fields| {
+            let mut accept = || -> Result<(), Rejection> {
+                match mapping.shape {
+                Shape::Tickets => tickets.push(TicketRecord::from_fields(&fields)?, line),
+                Shape::Events => {
+                    let event = EventRecord::from_fields(&fields)?;
+                    if let Some(a) = AttributeRecord::from_fields(&fields, &event)? {
+                        attributes.push(a, line);
+                    }
+                    events.push(event, line);
+                }
+                    Shape::Snapshots => {
+                        snapshots.push(SnapshotRecord::from_fields(&fields)?, line)
+                    }
+                }
+                Ok(())
+            };
+            accept().map_err(|r| vec![r])
         });
+        if record.is_ok() {
+            stats.records += 1;
+        }
         if let Err(rejections) = record {
             if strict {
                 let first = rejections.into_iter().next().unwrap_or(Rejection {
@@ -166,31 +226,41 @@ pub fn ingest_file(
             stats.quarantined += 1;
             quarantine.rows.extend(rejections);
         }
-        if tickets.len() >= batch_rows {
-            stats.tickets += tickets.len() as u64;
-            emit(Output::Tickets(tickets_batch(&tickets)?), sink)?;
-            tickets.clear();
-        }
-        if events.len() >= batch_rows {
-            stats.events += events.len() as u64;
-            emit(Output::Events(events_batch(&events)?), sink)?;
-            events.clear();
+        for out in [
+            tickets.take(batch_rows)?,
+            events.take(batch_rows)?,
+            attributes.take(batch_rows)?,
+            snapshots.take(batch_rows)?,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            emit(out, sink)?;
         }
         if quarantine.rows.len() >= batch_rows {
             emit(Output::Quarantine(quarantine.batch()?), sink)?;
         }
+        if stats.rows % PROGRESS_ROWS == 0 {
+            let bytes = reader.bytes_read();
+            emit(Output::Progress { rows: stats.rows, bytes }, sink)?;
+        }
     }
-    if !tickets.is_empty() {
-        stats.tickets += tickets.len() as u64;
-        emit(Output::Tickets(tickets_batch(&tickets)?), sink)?;
-    }
-    if !events.is_empty() {
-        stats.events += events.len() as u64;
-        emit(Output::Events(events_batch(&events)?), sink)?;
+    for out in [
+        tickets.take(1)?,
+        events.take(1)?,
+        attributes.take(1)?,
+        snapshots.take(1)?,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        emit(out, sink)?;
     }
     if !quarantine.rows.is_empty() {
         emit(Output::Quarantine(quarantine.batch()?), sink)?;
     }
+    let bytes = reader.bytes_read();
+    emit(Output::Progress { rows: stats.rows, bytes }, sink)?;
     Ok(stats)
 }
 
@@ -238,15 +308,17 @@ values.status = { "Done" = "resolved" }
             stats.unwrap(),
             FileStats {
                 rows: 6,
-                tickets: 2,
-                events: 0,
+                records: 2,
                 quarantined: 4
             }
         );
         let tickets: usize = outputs
             .iter()
             .map(|o| match o {
-                Output::Tickets(b) => b.num_rows(),
+                Output::Tickets(b, lines) => {
+                    assert_eq!(lines.len(), b.num_rows());
+                    b.num_rows()
+                }
                 _ => 0,
             })
             .sum();
@@ -302,15 +374,38 @@ values.status = { "Done" = "resolved" }
     }
 
     #[test]
-    fn snapshot_exports_are_refused_until_they_are_supported() {
-        let m = mapping("shape = \"snapshots\"\ncolumns = { ticket_id = \"Id\", status = \"S\", sequence = \"N\" }\n");
-        let err = ingest_file(Path::new("any.csv"), &m, 10, false, &mut |_| Ok(()))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("source 'hd': snapshot exports are derived"),
-            "{err}"
+    fn snapshot_rows_carry_the_ticket_and_its_sequence() {
+        let m = mapping(
+            "shape = \"snapshots\"\ntimestamp_formats = [\"%Y-%m-%d %H:%M\"]\n\
+             columns = { ticket_id = \"Id\", created_at = \"Opened\", status = \"S\", \
+             updated_at = \"At\", sequence = \"N\", actor = \"By\" }\n",
         );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.csv");
+        std::fs::write(
+            &path,
+            "Id,Opened,S,At,N,By\n\
+             7,2026-03-02 08:00,new,2026-03-02 08:00,0,ana\n\
+             7,2026-03-02 08:00,open,,1,bo\n\
+             7,2026-03-02 08:00,resolved,2026-03-02 09:30,2,bo\n",
+        )
+        .unwrap();
+        let mut outputs = Vec::new();
+        let stats = ingest_file(&path, &m, 10, false, &mut |o| {
+            outputs.push(o);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((stats.rows, stats.records, stats.quarantined), (3, 2, 1));
+        let Some(Output::Snapshots(batch, lines)) = outputs.first() else {
+            panic!("{outputs:?}")
+        };
+        assert_eq!(lines, &[2, 4]);
+        let seq = batch.column_by_name("_seq").unwrap();
+        let seq = seq.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        assert_eq!(seq.values().to_vec(), [0, 2]);
+        let actor = batch.column_by_name("_actor").unwrap().as_string::<i32>();
+        assert_eq!(actor.value(1), "bo");
     }
 
     #[test]

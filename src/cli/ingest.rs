@@ -1,0 +1,177 @@
+//! `kpi ingest --source NAME FILE…`: export files into the workspace's tables.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use kpi::ingest::load::{self, IngestReport, Progress};
+use kpi::workspace::Workspace;
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The source mapping to read the files with: a `[sources.NAME]` table of kpi.toml.
+    #[arg(long, short = 's', value_name = "NAME")]
+    source: String,
+    /// Export files to ingest; glob patterns (`exports/*.csv`) are expanded.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Stop at the first bad row, naming its file, line, column and value, and commit nothing.
+    #[arg(long)]
+    strict: bool,
+    /// Print the summary as JSON on standard output (no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ws: &Workspace, args: IngestArgs) -> Result<ExitCode> {
+    let mapping = ws
+        .config
+        .sources
+        .iter()
+        .find(|s| s.name == args.source)
+        .ok_or_else(|| {
+            let known: Vec<&str> = ws.config.sources.iter().map(|s| s.name.as_str()).collect();
+            if known.is_empty() {
+                anyhow!(
+                    "unknown source '{}': {} defines no [sources.NAME] mappings",
+                    args.source,
+                    ws.config.path.display()
+                )
+            } else {
+                anyhow!(
+                    "unknown source '{}'; known: {}",
+                    args.source,
+                    known.join(", ")
+                )
+            }
+        })?;
+    let files = expand(&args.files)?;
+    let bar = Bar::new(!args.json && std::io::stderr().is_terminal());
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the ingest runtime")?;
+    let result = runtime.block_on(load::ingest(
+        &ws.config.data_dir,
+        mapping,
+        &files,
+        args.strict,
+        &bar,
+    ));
+    bar.bar.finish_and_clear();
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The files named on the command line, glob patterns expanded, in the order given.
+fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        let path = Path::new(pattern);
+        if path.exists() {
+            files.push(path.to_path_buf());
+            continue;
+        }
+        let mut matched: Vec<PathBuf> = glob::glob(pattern)
+            .with_context(|| format!("invalid file pattern '{pattern}'"))?
+            .filter_map(|entry| entry.ok())
+            .filter(|p| p.is_file())
+            .collect();
+        if matched.is_empty() {
+            bail!("no such file: {pattern}");
+        }
+        matched.sort();
+        files.append(&mut matched);
+    }
+    Ok(files)
+}
+
+fn print_summary(report: &IngestReport) {
+    for file in &report.files {
+        println!(
+            "{}: {} rows, {} quarantined",
+            file.path, file.rows, file.quarantined
+        );
+    }
+    for (table, counts) in &report.tables {
+        if *table == kpi::ingest::store::QUARANTINE {
+            continue;
+        }
+        println!(
+            "{table}: {} read, {} inserted, {} updated, {} unchanged, {} quarantined (version {})",
+            counts.read,
+            counts.inserted,
+            counts.updated,
+            counts.unchanged,
+            counts.quarantined,
+            counts.version
+        );
+    }
+    let quarantined: u64 = report.tables.values().map(|c| c.quarantined).sum();
+    if quarantined > 0 {
+        println!("rejected rows and their reasons: SELECT * FROM quarantine");
+    }
+}
+
+/// A progress bar on standard error when it is a terminal; silent otherwise.
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    fn new(visible: bool) -> Bar {
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if visible {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn file(&self, index: usize, total: usize, path: &Path, bytes: u64) {
+        self.bar.reset();
+        self.bar.set_length(bytes);
+        self.bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg} ({eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        self.bar.set_prefix(format!(
+            "[{}/{}] {}",
+            index + 1,
+            total,
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
+        ));
+    }
+
+    fn read(&self, rows: u64, bytes: u64) {
+        self.bar.set_position(bytes);
+        self.bar.set_message(format!("{rows} rows"));
+    }
+
+    fn step(&self, what: &str) {
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        self.bar.set_message(what.to_string());
+    }
+}

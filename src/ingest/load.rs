@@ -1,0 +1,986 @@
+//! One ingest run: export files through a source mapping into the stored tables.
+//!
+//! 1. Every file streams through its mapping ([`super::stream`]) into Parquet files in a
+//!    staging folder (`data/_staging/…`), so memory stays bounded whatever the export's size.
+//!    With `strict`, the first bad row stops the run and nothing is committed.
+//! 2. The staged rows are reconciled with the stored table in DataFusion SQL: one version per
+//!    key (the latest; see [`version_sql`]), and for each the action that makes the result
+//!    independent of the order in which overlapping exports arrive (insert, update, unchanged,
+//!    or a conflict: the same key and version with different content, where the version with
+//!    the greater content hash is kept and the other goes to quarantine).
+//! 3. Inserts and updates are committed with one Delta MERGE per table; rejected rows are
+//!    merged into `quarantine` (so re-ingesting a file does not repeat them).
+//!
+//! A run holds an exclusive lock on the data folder; staging left behind by a killed run is
+//! removed by the next one.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::common::DataFusionError;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use deltalake::DeltaTable;
+
+use crate::config::{Shape, SourceMapping};
+
+use super::records::{attributes_schema, snapshots_schema};
+use super::schema::{events_schema, tickets_schema, Column, EVENT_COLUMNS, TICKET_COLUMNS};
+use super::store::{self, StoreError, TableSpec};
+use super::stream::{self, quarantine_schema, FileStats, Output, StreamError};
+
+/// Records per Arrow batch while reading.
+const BATCH_ROWS: usize = 8_192;
+/// Rows per Parquet row group in staging: bounds the writers' memory.
+const STAGE_ROW_GROUP: usize = 65_536;
+/// The staging folder inside the data folder (hidden from sessions by its leading `_`).
+const STAGING: &str = "_staging";
+/// The lock file that serialises ingest runs on one data folder.
+const LOCK: &str = ".ingest.lock";
+
+/// Why a run failed. Nothing is committed when a run fails before its commits.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Query {
+        context: String,
+        source: Box<DataFusionError>,
+    },
+    #[error("committing to '{table}': {source}")]
+    Commit {
+        table: &'static str,
+        source: Box<deltalake::DeltaTableError>,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> IngestError {
+    let context = context.into();
+    move |source| IngestError::Io { context, source }
+}
+
+fn query(context: &str) -> impl FnOnce(DataFusionError) -> IngestError + '_ {
+    move |source| IngestError::Query {
+        context: context.to_string(),
+        source: Box::new(source),
+    }
+}
+
+/// What happened to the rows of one table in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableCounts {
+    /// Rows of the input that belong to this table (including rejected ones).
+    pub read: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    /// Rows already stored as they are, older than the stored version, or repeated in the input.
+    pub unchanged: u64,
+    pub quarantined: u64,
+    /// The table's version after the run.
+    pub version: i64,
+}
+
+/// One input file's counts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IngestReport {
+    pub source: String,
+    pub files: Vec<FileReport>,
+    pub tables: BTreeMap<&'static str, TableCounts>,
+}
+
+/// Hooks for progress reports while a run works.
+pub trait Progress {
+    /// A file starts (`index` from 0 of `total`).
+    fn file(&self, _index: usize, _total: usize, _path: &Path, _bytes: u64) {}
+    /// Rows and bytes of the current file read so far.
+    fn read(&self, _rows: u64, _bytes: u64) {}
+    /// A later step starts (reconciling, committing).
+    fn step(&self, _what: &str) {}
+}
+
+/// No progress reports.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Ingest `files` through `mapping` into the tables of `data_dir`.
+pub async fn ingest(
+    data_dir: &Path,
+    mapping: &SourceMapping,
+    files: &[PathBuf],
+    strict: bool,
+    progress: &dyn Progress,
+) -> Result<IngestReport, IngestError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(io(format!("cannot create {}", data_dir.display())))?;
+    let lock_path = data_dir.join(LOCK);
+    let lock = File::create(&lock_path)
+        .map_err(io(format!("cannot create {}", lock_path.display())))?;
+    lock.lock()
+        .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+
+    let staging_root = data_dir.join(STAGING);
+    if staging_root.exists() {
+        // Left by a run that was killed: it committed nothing from there, or all of it.
+        std::fs::remove_dir_all(&staging_root)
+            .map_err(io(format!("cannot remove {}", staging_root.display())))?;
+    }
+    let stage = Stage::new(staging_root.join(format!("run-{}", std::process::id())))?;
+    let result = run(data_dir, mapping, files, strict, progress, &stage).await;
+    // The staging folder goes in every case; the lock is released when `lock` drops.
+    let _ = std::fs::remove_dir_all(&staging_root);
+    drop(lock);
+    result
+}
+
+/// A stored table with its columns and key.
+struct Target {
+    spec: TableSpec,
+    columns: &'static [Column],
+    key: &'static [&'static str],
+}
+
+impl Target {
+    fn tickets() -> Target {
+        Target {
+            spec: TableSpec::tickets(),
+            columns: TICKET_COLUMNS,
+            key: &["ticket_id", "source_system"],
+        }
+    }
+
+    fn events() -> Target {
+        Target {
+            spec: TableSpec::events(),
+            columns: EVENT_COLUMNS,
+            key: &["event_id"],
+        }
+    }
+}
+
+/// How the rows of an input are weighed against the stored ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Rows of an export: the later version wins (see [`reconcile_sql`]).
+    Versioned,
+    /// Rows derived from the whole stored history: they replace the stored row when they differ.
+    Derived,
+}
+
+/// The relation names of one run's staged files.
+const STAGED: &str = "staged";
+const STAGED_ATTRIBUTES: &str = "staged_attributes";
+/// What a derived row names as its file in quarantine and plans.
+const DERIVED_FILE: &str = "(derived from ticket_events)";
+
+async fn run(
+    data_dir: &Path,
+    mapping: &SourceMapping,
+    files: &[PathBuf],
+    strict: bool,
+    progress: &dyn Progress,
+    stage: &Stage,
+) -> Result<IngestReport, IngestError> {
+    // 1. Stage.
+    let staged_schema = match mapping.shape {
+        Shape::Tickets => tickets_schema(),
+        Shape::Events => events_schema(),
+        Shape::Snapshots => snapshots_schema(),
+    };
+    let mut records = Writer::new(stage.dir.join(STAGED), with_lines(&staged_schema));
+    let mut attributes = Writer::new(
+        stage.dir.join(STAGED_ATTRIBUTES),
+        with_lines(&attributes_schema()),
+    );
+    let mut rejected = Writer::new(stage.dir.join(store::QUARANTINE), quarantine_schema());
+    let mut reports = Vec::with_capacity(files.len());
+    let mut totals = FileStats::default();
+    for (index, path) in files.iter().enumerate() {
+        let bytes = std::fs::metadata(path)
+            .map_err(io(format!("cannot read {}", path.display())))?
+            .len();
+        progress.file(index, files.len(), path, bytes);
+        let file = path.display().to_string();
+        let stats = stream::ingest_file(path, mapping, BATCH_ROWS, strict, &mut |out| {
+            match out {
+                Output::Tickets(batch, lines)
+                | Output::Events(batch, lines)
+                | Output::Snapshots(batch, lines) => {
+                    attach_lines(batch, &file, lines).and_then(|b| records.write(&b))
+                }
+                Output::Attributes(batch, lines) => {
+                    attach_lines(batch, &file, lines).and_then(|b| attributes.write(&b))
+                }
+                Output::Quarantine(batch) => rejected.write(&batch),
+                Output::Progress { rows, bytes } => {
+                    progress.read(rows, bytes);
+                    Ok(())
+                }
+            }
+            .map_err(|e| e.to_string())
+        })?;
+        totals.rows += stats.rows;
+        totals.quarantined += stats.quarantined;
+        reports.push(FileReport {
+            path: file,
+            rows: stats.rows,
+            quarantined: stats.quarantined,
+            bytes,
+        });
+    }
+    let staged_records = records.finish()?;
+    let staged_attributes = attributes.finish()?;
+    rejected.finish()?;
+
+    // 2. Reconcile and commit, table by table.
+    let ctx = ingest_context();
+    let tickets = Target::tickets();
+    let events = Target::events();
+    // Both tables exist after any run, so that every session can query them.
+    let mut versions = BTreeMap::new();
+    for target in [&tickets, &events] {
+        let table = store::open_or_create(data_dir, &target.spec).await?;
+        versions.insert(target.spec.name, store::version(&table));
+    }
+    let mut tables: BTreeMap<&'static str, TableCounts> = BTreeMap::new();
+    let mut conflicts: Vec<RecordBatch> = Vec::new();
+    let primary = match mapping.shape {
+        Shape::Tickets => tickets.spec.name,
+        Shape::Events => events.spec.name,
+        Shape::Snapshots => tickets.spec.name,
+    };
+    if staged_records > 0 {
+        register_parquet(&ctx, STAGED, &stage.dir.join(STAGED)).await?;
+        let staged_columns = |target: &Target| {
+            format!(
+                "SELECT {}, _file, _line, CAST(NULL AS BIGINT) AS _s FROM {STAGED}",
+                column_list(target.columns, "")
+            )
+        };
+        let mut applied = Vec::new();
+        match mapping.shape {
+            Shape::Tickets => {
+                let sql = staged_columns(&tickets);
+                applied.push(apply(&ctx, data_dir, stage, &tickets, &sql, Mode::Versioned, mapping, progress).await?);
+            }
+            Shape::Events => {
+                let sql = staged_columns(&events);
+                applied.push(apply(&ctx, data_dir, stage, &events, &sql, Mode::Versioned, mapping, progress).await?);
+                if mapping.derive_tickets {
+                    progress.step("deriving tickets from their events");
+                    if staged_attributes > 0 {
+                        register_parquet(&ctx, STAGED_ATTRIBUTES, &stage.dir.join(STAGED_ATTRIBUTES))
+                            .await?;
+                    } else {
+                        let empty = with_lines(&attributes_schema());
+                        ctx.register_batch(STAGED_ATTRIBUTES, RecordBatch::new_empty(empty))
+                            .map_err(query("registering the staged attributes"))?;
+                    }
+                    let table = store::open(&events.spec.path(data_dir)).await?;
+                    register(&ctx, "events_now", &table, &events.spec.path(data_dir)).await?;
+                    let sql = derived_tickets_sql();
+                    applied.push(apply(&ctx, data_dir, stage, &tickets, &sql, Mode::Derived, mapping, progress).await?);
+                }
+            }
+            Shape::Snapshots => {
+                // The events first: they diff the first snapshot of each ticket with the
+                // stored ticket as it was before this run.
+                let before = store::open(&tickets.spec.path(data_dir)).await?;
+                register(&ctx, "tickets_before", &before, &tickets.spec.path(data_dir)).await?;
+                let sql = snapshot_events_sql();
+                applied.push(apply(&ctx, data_dir, stage, &events, &sql, Mode::Versioned, mapping, progress).await?);
+                let sql = format!(
+                    "SELECT {}, _file, _line, _seq AS _s FROM {STAGED}",
+                    column_list(tickets.columns, "")
+                );
+                applied.push(apply(&ctx, data_dir, stage, &tickets, &sql, Mode::Versioned, mapping, progress).await?);
+            }
+        }
+        for a in applied {
+            versions.insert(a.table, a.version);
+            let counts = tables.entry(a.table).or_default();
+            counts.read += a.counts.read;
+            counts.inserted += a.counts.inserted;
+            counts.updated += a.counts.updated;
+            counts.unchanged += a.counts.unchanged;
+            counts.quarantined += a.counts.quarantined;
+            conflicts.extend(a.conflicts);
+        }
+    }
+    {
+        // Rows of the files that were rejected belong to the table the export feeds.
+        let counts = tables.entry(primary).or_default();
+        if mapping.shape != Shape::Snapshots || staged_records == 0 {
+            counts.read = totals.rows;
+        } else {
+            counts.read += totals.quarantined;
+        }
+        counts.quarantined += totals.quarantined;
+    }
+
+    // 3. Rejected rows: those of the files, then the conflicts.
+    let quarantine = record_rejections(&ctx, data_dir, stage, conflicts, progress).await?;
+    versions.insert(store::QUARANTINE, store::version(&quarantine));
+    for (name, version) in versions {
+        tables.entry(name).or_default().version = version;
+    }
+
+    Ok(IngestReport {
+        source: mapping.name.clone(),
+        files: reports,
+        tables,
+    })
+}
+
+/// A session for one run's SQL: plain strings (not views) throughout, as in the stored tables.
+fn ingest_context() -> SessionContext {
+    let config = datafusion::prelude::SessionConfig::new()
+        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+    SessionContext::new_with_config(config)
+}
+
+async fn register_parquet(ctx: &SessionContext, name: &str, dir: &Path) -> Result<(), IngestError> {
+    ctx.register_parquet(
+        name,
+        dir.to_string_lossy().as_ref(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .map_err(query("reading staged rows"))
+}
+
+/// Register (or re-register) the stored `table` as `name`.
+async fn register(
+    ctx: &SessionContext,
+    name: &str,
+    table: &DeltaTable,
+    path: &Path,
+) -> Result<(), IngestError> {
+    let provider = store::provider(ctx, table, path).await?;
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, provider)
+        .map_err(query("registering a stored table"))?;
+    Ok(())
+}
+
+/// What [`apply`] did to one table.
+struct Applied {
+    table: &'static str,
+    counts: TableCounts,
+    conflicts: Vec<RecordBatch>,
+    version: i64,
+}
+
+/// Reconcile the rows of `input_sql` (the target's columns, then `_file`, `_line` and the
+/// tie-break `_s`) with the stored `target`, and commit the inserts and updates in one MERGE.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    ctx: &SessionContext,
+    data_dir: &Path,
+    stage: &Stage,
+    target: &Target,
+    input_sql: &str,
+    mode: Mode,
+    mapping: &SourceMapping,
+    progress: &dyn Progress,
+) -> Result<Applied, IngestError> {
+    let name = target.spec.name;
+    progress.step(&format!("reconciling {name} with the stored table"));
+    let path = target.spec.path(data_dir);
+    let mut table = store::open_or_create(data_dir, &target.spec).await?;
+    let stored = format!("stored_{name}");
+    register(ctx, &stored, &table, &path).await?;
+    let input = format!("input_{name}");
+    let view = ctx
+        .sql(input_sql)
+        .await
+        .map_err(query("planning the input rows"))?
+        .into_view();
+    let _ = ctx.deregister_table(&input);
+    ctx.register_table(&input, view)
+        .map_err(query("planning the input rows"))?;
+
+    let plan_name = format!("plan_{name}");
+    let plan_dir = stage.dir.join(&plan_name);
+    ctx.sql(&reconcile_sql(target, &input, &stored, mode))
+        .await
+        .map_err(query("planning the reconciliation"))?
+        .write_parquet(
+            plan_dir.to_string_lossy().as_ref(),
+            datafusion::dataframe::DataFrameWriteOptions::new(),
+            None,
+        )
+        .await
+        .map_err(query("reconciling the input with the stored table"))?;
+    register_parquet(ctx, &plan_name, &plan_dir).await?;
+
+    let mut counts = TableCounts::default();
+    let by_action = ctx
+        .sql(&format!("SELECT _action, count(*) AS n FROM {plan_name} GROUP BY _action"))
+        .await
+        .map_err(query("counting actions"))?
+        .collect()
+        .await
+        .map_err(query("counting actions"))?;
+    for batch in &by_action {
+        let actions = batch.column(0).as_string::<i32>();
+        let n = batch.column(1).as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            let n = n.value(i) as u64;
+            counts.read += n;
+            match actions.value(i) {
+                "insert" => counts.inserted += n,
+                "update" | "replace" => counts.updated += n,
+                "conflict" => counts.quarantined += n,
+                _ => counts.unchanged += n,
+            }
+        }
+    }
+    let conflicts = ctx
+        .sql(&conflicts_sql(&mapping.name, target.key, &plan_name))
+        .await
+        .map_err(query("listing conflicts"))?
+        .collect()
+        .await
+        .map_err(query("listing conflicts"))?;
+    if counts.inserted + counts.updated > 0 {
+        progress.step(&format!("committing to {name}"));
+        let source = ctx
+            .sql(&format!(
+                "SELECT {} FROM {plan_name} WHERE _action IN ('insert', 'update', 'replace')",
+                column_list(target.columns, "")
+            ))
+            .await
+            .map_err(query("selecting the rows to commit"))?;
+        table = merge(table, source, target.columns, target.key, name).await?;
+    }
+    Ok(Applied {
+        table: name,
+        counts,
+        conflicts,
+        version: store::version(&table),
+    })
+}
+
+/// Merge the rows rejected from the files and the conflicts into `quarantine`.
+async fn record_rejections(
+    ctx: &SessionContext,
+    data_dir: &Path,
+    stage: &Stage,
+    conflicts: Vec<RecordBatch>,
+    progress: &dyn Progress,
+) -> Result<DeltaTable, IngestError> {
+    let mut quarantine = store::open_or_create(data_dir, &TableSpec::quarantine()).await?;
+    let staged_rejects = stage.dir.join(store::QUARANTINE);
+    let mut sources = Vec::new();
+    if std::fs::read_dir(&staged_rejects).is_ok_and(|mut d| d.next().is_some()) {
+        register_parquet(ctx, "rejected", &staged_rejects).await?;
+        sources.push(
+            ctx.table("rejected")
+                .await
+                .map_err(query("reading the rejected rows"))?,
+        );
+    }
+    if conflicts.iter().any(|b| b.num_rows() > 0) {
+        sources.push(
+            ctx.read_batches(conflicts)
+                .map_err(query("reading the conflicts"))?,
+        );
+    }
+    if let Some(first) = sources.pop() {
+        progress.step("recording rejected rows in quarantine");
+        let mut all = first;
+        for other in sources {
+            all = all.union(other).map_err(query("collecting rejected rows"))?;
+        }
+        let schema = quarantine_schema();
+        let columns: Vec<&str> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        quarantine = merge_all(quarantine, all, &columns, store::QUARANTINE).await?;
+    }
+    Ok(quarantine)
+}
+
+/// `schema` with the input file and line of each row appended.
+fn with_lines(schema: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("_file", DataType::Utf8, false));
+    fields.push(Field::new("_line", DataType::UInt64, false));
+    Arc::new(Schema::new(fields))
+}
+
+fn attach_lines(
+    batch: RecordBatch,
+    file: &str,
+    lines: Vec<u64>,
+) -> Result<RecordBatch, DataFusionError> {
+    let n = batch.num_rows();
+    let schema = with_lines(&batch.schema());
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(vec![file; n])));
+    columns.push(Arc::new(UInt64Array::from(lines)));
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// `a.col1, a.col2, …` (or without a prefix).
+fn column_list(columns: &[Column], alias: &str) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{alias}{}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The version of a row, which decides which of two rows with the same key is the later one:
+/// a ticket's `updated_at`, or when the export has none the latest of its milestones (a later
+/// export of a ticket knows of later milestones). Events have no versions.
+fn version_sql(table: &str, alias: &str) -> String {
+    if table == super::schema::TICKETS {
+        format!(
+            "coalesce({alias}updated_at, greatest({alias}created_at, {alias}first_response_at, \
+             {alias}resolved_at, {alias}closed_at))"
+        )
+    } else {
+        "CAST(NULL AS TIMESTAMP)".to_string()
+    }
+}
+
+/// A hash of values (SQL expressions): fields are length-prefixed so that no two different
+/// lists of values share an input.
+fn hash_sql<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> String {
+    let parts: Vec<String> = values
+        .into_iter()
+        .map(|v| {
+            let text = format!("CAST({} AS VARCHAR)", v.as_ref());
+            format!("coalesce(concat(character_length({text}), ':', {text}), '-')")
+        })
+        .collect();
+    format!("md5(concat({}))", parts.join(", '|', "))
+}
+
+/// A hash of a row's content (all its columns), the deterministic tie-break between two
+/// versions of one key that disagree.
+fn row_hash_sql(columns: &[Column], alias: &str) -> String {
+    hash_sql(columns.iter().map(|c| format!("{alias}{}", c.name)))
+}
+
+/// The reconciliation of the input rows with the stored table: every input row with its
+/// `_action`:
+/// - `insert`: a new key; `update`: a later version of a stored row;
+/// - `replace`: the same version as the stored row with other content and a greater hash (the
+///   stored row is replaced and recorded as a conflict);
+/// - `conflict`: the same version as the stored row, or as another input row, with other
+///   content and a smaller hash: quarantined;
+/// - `unchanged`: identical to the stored row or to another input row, older than the
+///   stored version, or superseded by a later version in the same run.
+///
+/// Versions are compared by [`version_sql`], then by the input's `_s` (a snapshot's sequence
+/// number). In [`Mode::Derived`], an input row replaces the stored one whenever they differ.
+fn reconcile_sql(target: &Target, input: &str, stored: &str, mode: Mode) -> String {
+    let key = target.key;
+    let columns = target.columns;
+    let table = target.spec.name;
+    let partition = key.join(", ");
+    let join = key
+        .iter()
+        .map(|k| format!("t.{k} = w.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let staged_version = version_sql(table, "s.");
+    let staged_hash = row_hash_sql(columns, "s.");
+    let target_version = version_sql(table, "t.");
+    let target_hash = row_hash_sql(columns, "t.");
+    let cols = column_list(columns, "");
+    let wcols = column_list(columns, "w.");
+    let first_key = key[0];
+    let order = format!(
+        "PARTITION BY {partition} ORDER BY _v DESC NULLS LAST, _s DESC NULLS LAST, _h DESC, _file, _line"
+    );
+    let stored_action = match mode {
+        Mode::Versioned => {
+            "WHEN (_v IS NOT DISTINCT FROM _tv) AND _h = _th THEN 'unchanged'
+                WHEN (_v IS NOT DISTINCT FROM _tv) AND _h > _th THEN 'replace'
+                WHEN (_v IS NOT DISTINCT FROM _tv) THEN 'conflict'
+                WHEN _tv IS NULL OR _v > _tv THEN 'update'
+                ELSE 'unchanged'"
+        }
+        Mode::Derived => "WHEN _h = _th THEN 'unchanged' ELSE 'update'",
+    };
+    format!(
+        "WITH s AS (
+            SELECT {cols}, _file, _line, _s, {staged_version} AS _v, {staged_hash} AS _h FROM {input} s
+        ),
+        ranked AS (
+            SELECT *,
+                row_number() OVER ({order}) AS _rn,
+                first_value(_v) OVER ({order}) AS _wv,
+                first_value(_s) OVER ({order}) AS _ws,
+                first_value(_h) OVER ({order}) AS _wh
+            FROM s
+        ),
+        w AS (SELECT * FROM ranked WHERE _rn = 1),
+        joined AS (
+            SELECT {wcols}, w._file, w._line, w._v, w._h,
+                t.{first_key} IS NOT NULL AS _stored,
+                {target_version} AS _tv, {target_hash} AS _th
+            FROM w LEFT JOIN {stored} t ON {join}
+        )
+        SELECT {cols}, _file, _line, _h, _th,
+            CASE
+                WHEN NOT _stored THEN 'insert'
+                {stored_action}
+            END AS _action
+        FROM joined
+        UNION ALL
+        SELECT {cols}, _file, _line, _h, _wh AS _th,
+            CASE WHEN (_v IS NOT DISTINCT FROM _wv) AND (_s IS NOT DISTINCT FROM _ws) AND _h <> _wh
+                THEN 'conflict' ELSE 'unchanged' END AS _action
+        FROM ranked WHERE _rn > 1"
+    )
+}
+
+/// Quarantine rows for the conflicts of a plan: the losing input rows, and the stored rows
+/// that an input row replaced.
+fn conflicts_sql(source: &str, key: &[&str], plan: &str) -> String {
+    let source = source.replace('\'', "''");
+    let key_value = if key.len() == 1 {
+        key[0].to_string()
+    } else {
+        key.join(" || '/' || ")
+    };
+    let key_name = key.join("/");
+    format!(
+        "SELECT '{source}' AS source, _file AS file, _line AS line, '{key_name}' AS \"column\",
+            {key_value} AS value,
+            'duplicate key with conflicting content: another version with the same key and \
+             time differs (content hash ' || _th || ' kept)' AS reason
+         FROM {plan} WHERE _action = 'conflict'
+         UNION ALL
+         SELECT '{source}' AS source, '(stored)' AS file, arrow_cast(0, 'UInt64') AS line,
+            '{key_name}' AS \"column\", {key_value} AS value,
+            'duplicate key with conflicting content: the stored version (content hash ' || _th || \
+            ') was replaced by ' || _file || ':' || CAST(_line AS VARCHAR) AS reason
+         FROM {plan} WHERE _action = 'replace'"
+    )
+}
+
+/// Status-change, assignment and priority-change events from consecutive snapshots of each
+/// ticket (the staged ones, the first of them diffed with the stored ticket when that is
+/// older), and a `created` event per ticket. Event ids hash the event's content.
+fn snapshot_events_sql() -> String {
+    let order = "PARTITION BY ticket_id, source_system \
+                 ORDER BY updated_at, _seq NULLS FIRST, _file, _line";
+    let id = hash_sql([
+        "source_system",
+        "ticket_id",
+        "CAST(ts AS BIGINT)",
+        "event_type",
+        "actor",
+        "from_status",
+        "to_status",
+        "value",
+    ]);
+    let event = |event_type: &str, from: &str, to: &str, value: &str, when: &str| {
+        format!(
+            "SELECT ticket_id, source_system, updated_at AS ts, '{event_type}' AS event_type, \
+             _actor AS actor, {from} AS from_status, {to} AS to_status, {value} AS value, \
+             _file, _line FROM p WHERE {when}"
+        )
+    };
+    let none = "CAST(NULL AS VARCHAR)";
+    let status = event(
+        "status_changed",
+        "_ps",
+        "status",
+        none,
+        "_prev AND status IS DISTINCT FROM _ps",
+    );
+    let assigned = event(
+        "assigned",
+        none,
+        none,
+        "assignee",
+        "_prev AND assignee IS NOT NULL AND assignee IS DISTINCT FROM _pa",
+    );
+    let priority = event(
+        "priority_changed",
+        none,
+        none,
+        "priority",
+        "_prev AND priority IS NOT NULL AND priority IS DISTINCT FROM _pp",
+    );
+    format!(
+        "WITH s AS (
+            SELECT ticket_id, source_system, created_at, updated_at, status, assignee, priority,
+                _seq, _actor, _file, _line,
+                row_number() OVER ({order}) AS _n,
+                lag(status) OVER ({order}) AS _ls,
+                lag(assignee) OVER ({order}) AS _la,
+                lag(priority) OVER ({order}) AS _lp
+            FROM {STAGED}
+        ),
+        p AS (
+            SELECT s.*,
+                coalesce(s._n > 1 OR b.updated_at < s.updated_at, false) AS _prev,
+                CASE WHEN s._n > 1 THEN s._ls ELSE b.status END AS _ps,
+                CASE WHEN s._n > 1 THEN s._la ELSE b.assignee END AS _pa,
+                CASE WHEN s._n > 1 THEN s._lp ELSE b.priority END AS _pp
+            FROM s LEFT JOIN tickets_before b
+                ON b.ticket_id = s.ticket_id AND b.source_system = s.source_system
+        ),
+        e AS (
+            {status}
+            UNION ALL {assigned}
+            UNION ALL {priority}
+            UNION ALL SELECT ticket_id, source_system, created_at AS ts, 'created' AS event_type,
+                {none} AS actor, {none} AS from_status, {none} AS to_status, {none} AS value,
+                _file, _line
+            FROM p WHERE _n = 1
+        )
+        SELECT {id} AS event_id, ticket_id, source_system, ts, event_type, actor,
+            {none} AS actor_role, from_status, to_status, value,
+            to_char(ts, '%Y-%m') AS month, _file, _line, CAST(NULL AS BIGINT) AS _s
+        FROM e"
+    )
+}
+
+/// The tickets of the events staged in this run, derived from all their stored events (the
+/// rules are in the README, "Tickets derived from events"), with the latest attributes the
+/// event rows carried; attributes a run does not carry keep their stored values.
+fn derived_tickets_sql() -> String {
+    let resolved = "('resolved', 'closed')";
+    let by_ticket = "PARTITION BY ticket_id, source_system";
+    let attribute = |c: &str| {
+        format!(
+            "CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at \
+                 THEN coalesce(a.{c}, t.{c}) ELSE coalesce(t.{c}, a.{c}) END AS {c}"
+        )
+    };
+    let latest = |c: &str| {
+        format!("first_value({c} ORDER BY ts DESC, _file DESC, _line DESC) FILTER (WHERE {c} IS NOT NULL) AS {c}")
+    };
+    let plain = ["channel", "inbox", "team", "priority", "requester"];
+    let attributes: Vec<String> = plain.iter().map(|c| attribute(c)).collect();
+    let latest: Vec<String> = plain
+        .iter()
+        .chain(&["assignee", "csat_score"])
+        .map(|c| latest(c))
+        .collect();
+    format!(
+        "WITH k AS (SELECT DISTINCT ticket_id, source_system FROM {STAGED}),
+        e AS (
+            SELECT e.event_id, e.ticket_id, e.source_system, e.ts, e.event_type, e.actor_role,
+                e.to_status, e.value,
+                row_number() OVER (PARTITION BY e.ticket_id, e.source_system, e.event_type
+                    ORDER BY e.ts DESC, e.event_id DESC) AS _r
+            FROM events_now e
+            JOIN k ON e.ticket_id = k.ticket_id AND e.source_system = k.source_system
+        ),
+        st AS (
+            SELECT ticket_id, source_system, ts, to_status,
+                lag(to_status) OVER ({by_ticket} ORDER BY ts, event_id) AS _prev,
+                first_value(to_status) OVER ({by_ticket} ORDER BY ts, event_id) AS _initial,
+                row_number() OVER ({by_ticket} ORDER BY ts DESC, event_id DESC) AS _last
+            FROM e WHERE to_status IS NOT NULL
+        ),
+        sa AS (
+            SELECT ticket_id, source_system,
+                min(CASE WHEN to_status <> _initial THEN ts END) AS _first_move,
+                min(CASE WHEN to_status IN {resolved} THEN ts END) AS resolved_at,
+                max(CASE WHEN to_status = 'closed' THEN ts END) AS _last_closed,
+                max(CASE WHEN _last = 1 THEN to_status END) AS status,
+                sum(CASE WHEN _prev IN {resolved} AND to_status NOT IN {resolved} THEN 1 ELSE 0 END)
+                    AS _reopens
+            FROM st GROUP BY ticket_id, source_system
+        ),
+        ea AS (
+            SELECT ticket_id, source_system, min(ts) AS created_at, max(ts) AS updated_at,
+                min(CASE WHEN event_type = 'public_reply' AND actor_role = 'agent' THEN ts END)
+                    AS _first_reply,
+                max(CASE WHEN event_type = 'csat_rated' AND _r = 1 THEN try_cast(value AS INT) END)
+                    AS _csat,
+                max(CASE WHEN event_type = 'assigned' AND _r = 1 THEN value END) AS _assigned,
+                sum(CASE WHEN event_type = 'reopened' AND to_status IS NULL THEN 1 ELSE 0 END)
+                    AS _reopen_events
+            FROM e GROUP BY ticket_id, source_system
+        ),
+        a AS (
+            SELECT ticket_id, source_system, max(ts) AS _ts, {latest}
+            FROM {STAGED_ATTRIBUTES} GROUP BY ticket_id, source_system
+        )
+        SELECT ea.ticket_id, ea.source_system, ea.created_at, ea.updated_at, {attributes},
+            CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at
+                THEN coalesce(a.assignee, ea._assigned, t.assignee)
+                ELSE coalesce(ea._assigned, t.assignee, a.assignee) END AS assignee,
+            coalesce(sa.status, 'new') AS status,
+            least(ea._first_reply, sa._first_move) AS first_response_at,
+            sa.resolved_at,
+            CASE WHEN sa.status = 'closed' THEN sa._last_closed END AS closed_at,
+            CAST(coalesce(sa._reopens, 0) + ea._reopen_events AS INT) AS reopen_count,
+            CASE WHEN ea._csat BETWEEN 1 AND 5 THEN ea._csat
+                ELSE coalesce(a.csat_score, t.csat_score) END AS csat_score,
+            '{DERIVED_FILE}' AS _file, arrow_cast(0, 'UInt64') AS _line, CAST(NULL AS BIGINT) AS _s
+        FROM ea
+        LEFT JOIN sa ON sa.ticket_id = ea.ticket_id AND sa.source_system = ea.source_system
+        LEFT JOIN a ON a.ticket_id = ea.ticket_id AND a.source_system = ea.source_system
+        LEFT JOIN stored_tickets t ON t.ticket_id = ea.ticket_id AND t.source_system = ea.source_system",
+        latest = latest.join(",\n                "),
+        attributes = attributes.join(",\n            "),
+    )
+}
+
+/// MERGE `source` into `table` on `key`: update matched rows, insert the others.
+async fn merge(
+    table: DeltaTable,
+    source: datafusion::dataframe::DataFrame,
+    columns: &[Column],
+    key: &[&str],
+    name: &'static str,
+) -> Result<DeltaTable, IngestError> {
+    let on = key
+        .iter()
+        .map(|k| format!("t.{k} = s.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let commit = |source| IngestError::Commit {
+        table: name,
+        source: Box::new(source),
+    };
+    let builder = table
+        .merge(source, on)
+        .with_source_alias("s")
+        .with_target_alias("t")
+        .when_matched_update(|mut u| {
+            for c in columns {
+                u = u.update(c.name, format!("s.{}", c.name));
+            }
+            u
+        })
+        .map_err(commit)?
+        .when_not_matched_insert(|mut i| {
+            for c in columns {
+                i = i.set(c.name, format!("s.{}", c.name));
+            }
+            i
+        })
+        .map_err(commit)?;
+    let (table, _metrics) = builder.await.map_err(commit)?;
+    Ok(table)
+}
+
+/// Insert the rows of `source` that `table` does not hold yet (all columns are the key).
+async fn merge_all(
+    table: DeltaTable,
+    source: datafusion::dataframe::DataFrame,
+    columns: &[&str],
+    name: &'static str,
+) -> Result<DeltaTable, IngestError> {
+    let on = columns
+        .iter()
+        .map(|c| format!("t.\"{c}\" = s.\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let commit = |source| IngestError::Commit {
+        table: name,
+        source: Box::new(source),
+    };
+    let (table, _metrics) = table
+        .merge(source, on)
+        .with_source_alias("s")
+        .with_target_alias("t")
+        .when_not_matched_insert(|mut i| {
+            for c in columns {
+                i = i.set(format!("\"{c}\""), format!("s.\"{c}\""));
+            }
+            i
+        })
+        .map_err(commit)?
+        .await
+        .map_err(commit)?;
+    Ok(table)
+}
+
+/// The staging folder of one run.
+struct Stage {
+    dir: PathBuf,
+}
+
+impl Stage {
+    fn new(dir: PathBuf) -> Result<Stage, IngestError> {
+        std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        Ok(Stage { dir })
+    }
+}
+
+/// Staged rows of one kind: Parquet files in one folder, written batch by batch.
+struct Writer {
+    dir: PathBuf,
+    schema: SchemaRef,
+    writer: Option<ArrowWriter<File>>,
+    rows: u64,
+}
+
+impl Writer {
+    fn new(dir: PathBuf, schema: SchemaRef) -> Writer {
+        Writer {
+            dir,
+            schema,
+            writer: None,
+            rows: 0,
+        }
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), DataFusionError> {
+        if self.writer.is_none() {
+            std::fs::create_dir_all(&self.dir)?;
+            let file = File::create(self.dir.join("part-0.parquet"))?;
+            let props = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(STAGE_ROW_GROUP))
+                .build();
+            self.writer = Some(ArrowWriter::try_new(
+                file,
+                Arc::clone(&self.schema),
+                Some(props),
+            )?);
+        }
+        if let Some(writer) = self.writer.as_mut() {
+            writer.write(batch)?;
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Close the files; the number of rows staged.
+    fn finish(mut self) -> Result<u64, IngestError> {
+        if let Some(writer) = self.writer.take() {
+            writer
+                .close()
+                .map_err(|e| query("staging rows")(DataFusionError::from(e)))?;
+        }
+        Ok(self.rows)
+    }
+}
