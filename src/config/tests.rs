@@ -267,6 +267,10 @@ fn bad_source_mappings_name_the_key_and_value() {
             "sources.audit.format: unknown format 'xlsx' (use csv, ndjson or parquet)",
         ),
         (
+            SOURCE.replace("format = \"ndjson\"", "format = \"ndjson\"\nderive_tickets = false"),
+            "sources.audit.derive_tickets: 'derive_tickets' applies to events sources only, this one is snapshots",
+        ),
+        (
             SOURCE.replace("null_values", "nulls"),
             "unknown field `nulls`",
         ),

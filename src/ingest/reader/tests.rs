@@ -146,7 +146,8 @@ fn ndjson_keys_nulls_and_bad_lines() {
     .unwrap();
     let m = mapping(
         "shape = \"snapshots\"\nformat = \"ndjson\"\n\
-         columns = { ticket_id = \"id\", updated_at = \"at\", status = \"state\", sequence = \"n\" }\n",
+         columns = { ticket_id = \"id\", updated_at = \"at\", status = \"state\", sequence = \"n\" }\n\
+         constants = { created_at = \"2026-03-01T00:00:00Z\" }\n",
     );
     let mut reader = RowReader::open(&path, &m).unwrap();
     let mut row = Row::default();
