@@ -458,3 +458,100 @@ fn the_ingest_command_prints_counts_and_json() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no such file: missing-*.csv"), "{err}");
 }
+
+/// A tickets export of `n` tickets from `first`, all with the given status and update time.
+fn big_export(first: usize, n: usize, status: &str, updated: &str) -> String {
+    let mut text = String::from("Id,Created,Updated,Status,Team,Resolved\n");
+    for id in first..first + n {
+        let resolved = if status == "Done" { updated } else { "" };
+        text.push_str(&format!(
+            "{id},2026-03-02 08:00,{updated},{status},team-{},{resolved}\n",
+            id % 7
+        ));
+    }
+    text
+}
+
+/// SIGKILL at pseudo-random points of an ingest: the tables are always readable, each at its
+/// previous version or its new one, and a re-run completes the ingest.
+#[test]
+fn a_killed_ingest_leaves_each_table_at_its_old_or_new_version() {
+    const N: usize = 30_000;
+    let ws = Ws::new();
+    let old = ws.export("old.csv", &big_export(0, N, "Open", "2026-03-02 08:00"));
+    // The new export updates every old ticket and adds as many new ones.
+    let new = ws.export("new.csv", &big_export(0, 2 * N, "Done", "2026-03-05 10:00"));
+    let started = std::time::Instant::now();
+    let out = kpi(&ws)
+        .args(["ingest", "-s", "desk"])
+        .arg(&old)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let full = started.elapsed();
+    let state = || {
+        ws.sql(
+            "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'resolved') AS resolved \
+             FROM tickets",
+        )
+    };
+    let before = state();
+    assert!(before.contains(&format!("| {N} | 0 ")), "{before}");
+
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut killed = 0;
+    const KILLS: u32 = 6;
+    for k in 0..KILLS {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // A random point in the k-th sixth of the time the (smaller) old export took: the
+        // new one takes longer, so every kill lands while it runs, from reading to committing.
+        let at = (k as f64 + (seed % 1000) as f64 / 1000.0) / KILLS as f64;
+        let delay = full.mul_f64(at);
+        let mut child = kpi(&ws)
+            .args(["ingest", "-s", "desk"])
+            .arg(&new)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let now = state();
+        let old_state = now.contains(&format!("| {N} | 0 "));
+        let new_state = now.contains(&format!("| {} | {} ", 2 * N, 2 * N));
+        assert!(old_state || new_state, "after a kill at {delay:?}: {now}");
+        if new_state {
+            break;
+        }
+    }
+    assert!(
+        killed > 0,
+        "no run was killed: the export is too small to test"
+    );
+    let out = kpi(&ws)
+        .args(["ingest", "-s", "desk"])
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = state();
+    assert!(
+        after.contains(&format!("| {} | {} ", 2 * N, 2 * N)),
+        "{after}"
+    );
+    assert!(!ws.root().join("data/_staging").exists());
+}
