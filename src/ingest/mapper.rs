@@ -280,6 +280,7 @@ values.priority = { "P1" = "urgent" }
         Row {
             line: 7,
             values: values.iter().map(|v| v.map(str::to_string)).collect(),
+            malformed: None,
         }
     }
 

@@ -63,6 +63,9 @@ fn quoted(names: &[String]) -> String {
 pub struct Row {
     pub line: u64,
     pub values: Vec<Option<String>>,
+    /// A line that is not a row at all (an NDJSON line that is not a JSON object): the raw
+    /// text (shortened) and why. Such a row is quarantined, not fatal.
+    pub malformed: Option<(String, String)>,
 }
 
 /// A stream of rows from one file.
@@ -156,6 +159,7 @@ impl RowReader {
             message,
         };
         row.values.clear();
+        row.malformed = None;
         match &mut self.inner {
             Inner::Csv {
                 reader,
@@ -203,9 +207,14 @@ impl RowReader {
                 }
                 row.line = *line;
                 let object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&text).map_err(|e| {
-                        format_error(format!("line {line}: not a JSON object: {e}"))
-                    })?;
+                    match serde_json::from_str(text.trim_end()) {
+                        Ok(object) => object,
+                        Err(e) => {
+                            let raw: String = text.trim_end().chars().take(200).collect();
+                            row.malformed = Some((raw, format!("not a JSON object: {e}")));
+                            return Ok(true);
+                        }
+                    };
                 for &i in &self.positions {
                     row.values.push(object.get(&keys[i]).and_then(json_text));
                 }

@@ -185,7 +185,17 @@ pub fn ingest_file(
     while reader.next_row(&mut row)? {
         stats.rows += 1;
         let line = row.line;
-        let record = mapper.map(&row).and_then(|fields| {
+        let record = match row.malformed.take() {
+            Some((value, reason)) => Err(vec![Rejection {
+                line,
+                column: "(line)".into(),
+                value,
+                reason,
+            }]),
+            None => Ok(()),
+        }
+        .and_then(|()| mapper.map(&row))
+        .and_then(|fields| {
             let mut accept = || -> Result<(), Rejection> {
                 match mapping.shape {
                 Shape::Tickets => tickets.push(TicketRecord::from_fields(&fields)?, line),

@@ -32,6 +32,12 @@ shape = "snapshots"
 timestamp_formats = ["%Y-%m-%d %H:%M"]
 columns = { ticket_id = "number", created_at = "opened_at", updated_at = "sys_updated_on", sequence = "sys_mod_count", status = "state", assignee = "assigned_to", actor = "sys_updated_by" }
 values.status = { "1" = "new", "2" = "open", "6" = "resolved" }
+
+[sources.feed]
+shape = "events"
+format = "ndjson"
+derive_tickets = false
+columns = { event_id = "id", ticket_id = "ticket", ts = "at", event_type = "type", csat_score = "csat" }
 "#;
 
 /// A temporary workspace with [`CONFIG`].
@@ -343,7 +349,7 @@ fn snapshots_become_the_latest_ticket_and_events_from_their_differences() {
     assert!(tickets.contains("| INC1      | resolved | ana      |"), "{tickets}");
     let events = ws.sql(
         "SELECT ticket_id, ts, event_type, actor, from_status, to_status, value \
-         FROM ticket_events ORDER BY ticket_id, ts, event_type",
+         FROM ticket_events ORDER BY ticket_id, ts, event_type, from_status",
     );
     assert_eq!(
         events,
@@ -450,7 +456,7 @@ fn the_ingest_command_prints_counts_and_json() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown source 'nope'; known: desk, log, audit"), "{err}");
+    assert!(err.contains("unknown source 'nope'; known: desk, log, audit, feed"), "{err}");
     let out = kpi(&ws)
         .args(["ingest", "-s", "desk", "missing-*.csv"])
         .output()
@@ -554,4 +560,24 @@ fn a_killed_ingest_leaves_each_table_at_its_old_or_new_version() {
         "{after}"
     );
     assert!(!ws.root().join("data/_staging").exists());
+}
+
+#[test]
+fn malformed_lines_and_bad_values_of_an_ndjson_export_are_quarantined() {
+    let ws = Ws::new();
+    let feed = ws.export(
+        "feed.ndjson",
+        "{\"id\": \"e1\", \"ticket\": \"9\", \"at\": \"2026-03-02T08:00:00Z\", \"type\": \"created\"}\n\
+         {\"id\": \"e2\", \"ticket\": \"9\", \"at\": \"2026-03-02T09:00:00Z\", \"type\": \"csat_rated\", \"csat\": 9}\n\
+         {\"id\": \"e3\", \"ticket\": \"9\", \"at\": \"2026-03-02T09:00:00Z\"\n\
+         {\"id\": \"e4\", \"ticket\": \"9\", \"at\": \"2026-03-02T10:00:00Z\", \"type\": \"internal_note\"}\n",
+    );
+    let report = ws.ingest("feed", &[feed]);
+    assert_eq!(counts(&report, "ticket_events"), (4, 2, 0, 0, 2));
+    assert!(!report.tables.contains_key("tickets") || report.tables["tickets"].read == 0);
+    let q = ws.sql("SELECT line, \"column\", value, reason FROM quarantine ORDER BY line");
+    assert!(q.contains("| 2    | csat_score | 9"), "{q}");
+    assert!(q.contains("| 3    | (line)     | {\"id\""), "{q}");
+    assert!(q.contains("not a JSON object"), "{q}");
+    assert!(ws.sql("SELECT count(*) AS n FROM tickets").contains("| 0 |"));
 }

@@ -164,8 +164,12 @@ fn ndjson_keys_nulls_and_bad_lines() {
     assert!(reader.next_row(&mut row).unwrap());
     assert_eq!(row.line, 3);
     assert_eq!(values(&row), [Some("10"), None, Some("open"), None]);
-    let err = reader.next_row(&mut row).unwrap_err().to_string();
-    assert!(err.contains("e.ndjson: line 4: not a JSON object"), "{err}");
+    assert!(reader.next_row(&mut row).unwrap());
+    assert_eq!(row.line, 4);
+    let (raw, reason) = row.malformed.clone().unwrap();
+    assert_eq!(raw, "not json");
+    assert!(reason.starts_with("not a JSON object"), "{reason}");
+    assert!(!reader.next_row(&mut row).unwrap());
 }
 
 #[test]
