@@ -5,6 +5,7 @@
 //! - [`config`]: `kpi.toml`, parsed strictly and validated.
 //! - [`workspace`]: finding, loading and creating workspaces.
 //! - [`functions`]: the business-time SQL functions.
+//! - [`generate`]: deterministic synthetic help-desk exports in three shapes.
 //! - [`ingest`]: help-desk exports into the canonical ticket and event tables.
 //! - [`session`]: the DataFusion session of a workspace.
 //! - [`shell`]: running SQL and printing results.
@@ -12,6 +13,7 @@
 pub mod calendar;
 pub mod config;
 pub mod functions;
+pub mod generate;
 pub mod ingest;
 pub mod session;
 pub mod shell;

@@ -2,6 +2,7 @@
 //! Each command validates its arguments, then calls into the library.
 
 mod calendar;
+mod generate;
 mod ingest;
 mod sql;
 
@@ -47,6 +48,10 @@ enum Command {
     /// Inspect business calendars: days, holidays, business time between two instants.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Write deterministic, realistic synthetic help-desk exports (tickets.csv, events.ndjson,
+    /// snapshots.csv) for demos and benchmarks.
+    #[command(after_long_help = kpi::generate::SIMULATION)]
+    Generate(generate::GenerateArgs),
 }
 
 /// Run a parsed command line; the exit code on success.
@@ -68,6 +73,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Calendar(command) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
             calendar::run(&ws, command)
+        }
+        Command::Generate(args) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            generate::run(&ws, args)
         }
     }
 }

@@ -54,7 +54,12 @@ impl Shape {
         match self {
             Shape::Tickets => &[&["ticket_id"], &["created_at"], &["status"]],
             Shape::Events => &[&["ticket_id"], &["ts"], &["event_type", "to_status"]],
-            Shape::Snapshots => &[&["ticket_id"], &["created_at"], &["status"], &["updated_at"]],
+            Shape::Snapshots => &[
+                &["ticket_id"],
+                &["created_at"],
+                &["status"],
+                &["updated_at"],
+            ],
         }
     }
 }

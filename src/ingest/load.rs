@@ -135,8 +135,8 @@ pub async fn ingest(
     std::fs::create_dir_all(data_dir)
         .map_err(io(format!("cannot create {}", data_dir.display())))?;
     let lock_path = data_dir.join(LOCK);
-    let lock = File::create(&lock_path)
-        .map_err(io(format!("cannot create {}", lock_path.display())))?;
+    let lock =
+        File::create(&lock_path).map_err(io(format!("cannot create {}", lock_path.display())))?;
     lock.lock()
         .map_err(io(format!("cannot lock {}", lock_path.display())))?;
 
@@ -254,7 +254,7 @@ async fn run(
     rejected.finish()?;
 
     // 2. Reconcile and commit, table by table.
-    let ctx = ingest_context();
+    let ctx = ingest_context(&stage.dir.join("spill"))?;
     let tickets = Target::tickets();
     let events = Target::events();
     // Both tables exist after any run, so that every session can query them.
@@ -282,16 +282,44 @@ async fn run(
         match mapping.shape {
             Shape::Tickets => {
                 let sql = staged_columns(&tickets);
-                applied.push(apply(&ctx, data_dir, stage, &tickets, &sql, Mode::Versioned, mapping, progress).await?);
+                applied.push(
+                    apply(
+                        &ctx,
+                        data_dir,
+                        stage,
+                        &tickets,
+                        Input::View(&sql),
+                        Mode::Versioned,
+                        mapping,
+                        progress,
+                    )
+                    .await?,
+                );
             }
             Shape::Events => {
                 let sql = staged_columns(&events);
-                applied.push(apply(&ctx, data_dir, stage, &events, &sql, Mode::Versioned, mapping, progress).await?);
+                applied.push(
+                    apply(
+                        &ctx,
+                        data_dir,
+                        stage,
+                        &events,
+                        Input::View(&sql),
+                        Mode::Versioned,
+                        mapping,
+                        progress,
+                    )
+                    .await?,
+                );
                 if mapping.derive_tickets {
                     progress.step("deriving tickets from their events");
                     if staged_attributes > 0 {
-                        register_parquet(&ctx, STAGED_ATTRIBUTES, &stage.dir.join(STAGED_ATTRIBUTES))
-                            .await?;
+                        register_parquet(
+                            &ctx,
+                            STAGED_ATTRIBUTES,
+                            &stage.dir.join(STAGED_ATTRIBUTES),
+                        )
+                        .await?;
                     } else {
                         let empty = with_lines(&attributes_schema());
                         ctx.register_batch(STAGED_ATTRIBUTES, RecordBatch::new_empty(empty))
@@ -300,21 +328,63 @@ async fn run(
                     let table = store::open(&events.spec.path(data_dir)).await?;
                     register(&ctx, "events_now", &table, &events.spec.path(data_dir)).await?;
                     let sql = derived_tickets_sql();
-                    applied.push(apply(&ctx, data_dir, stage, &tickets, &sql, Mode::Derived, mapping, progress).await?);
+                    applied.push(
+                        apply(
+                            &ctx,
+                            data_dir,
+                            stage,
+                            &tickets,
+                            Input::Materialized(&sql),
+                            Mode::Derived,
+                            mapping,
+                            progress,
+                        )
+                        .await?,
+                    );
                 }
             }
             Shape::Snapshots => {
                 // The events first: they diff the first snapshot of each ticket with the
                 // stored ticket as it was before this run.
                 let before = store::open(&tickets.spec.path(data_dir)).await?;
-                register(&ctx, "tickets_before", &before, &tickets.spec.path(data_dir)).await?;
+                register(
+                    &ctx,
+                    "tickets_before",
+                    &before,
+                    &tickets.spec.path(data_dir),
+                )
+                .await?;
                 let sql = snapshot_events_sql();
-                applied.push(apply(&ctx, data_dir, stage, &events, &sql, Mode::Versioned, mapping, progress).await?);
+                applied.push(
+                    apply(
+                        &ctx,
+                        data_dir,
+                        stage,
+                        &events,
+                        Input::Materialized(&sql),
+                        Mode::Versioned,
+                        mapping,
+                        progress,
+                    )
+                    .await?,
+                );
                 let sql = format!(
                     "SELECT {}, _file, _line, _seq AS _s FROM {STAGED}",
                     column_list(tickets.columns, "")
                 );
-                applied.push(apply(&ctx, data_dir, stage, &tickets, &sql, Mode::Versioned, mapping, progress).await?);
+                applied.push(
+                    apply(
+                        &ctx,
+                        data_dir,
+                        stage,
+                        &tickets,
+                        Input::View(&sql),
+                        Mode::Versioned,
+                        mapping,
+                        progress,
+                    )
+                    .await?,
+                );
             }
         }
         for a in applied {
@@ -353,11 +423,41 @@ async fn run(
     })
 }
 
-/// A session for one run's SQL: plain strings (not views) throughout, as in the stored tables.
-fn ingest_context() -> SessionContext {
+/// The memory a run's SQL may hold (MiB) unless `KPI_INGEST_MEMORY_MB` says otherwise: sorts and
+/// joins beyond it spill to the staging folder, so memory stays bounded whatever the export's
+/// size.
+const DEFAULT_MEMORY_MB: usize = 1024;
+
+fn memory_limit() -> usize {
+    std::env::var("KPI_INGEST_MEMORY_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&mb| mb >= 64)
+        .unwrap_or(DEFAULT_MEMORY_MB)
+        * 1024
+        * 1024
+}
+
+/// A session for one run's SQL: plain strings (not views) throughout, as in the stored tables;
+/// a bounded memory pool with spilling to `spill_dir`, and sort-merge joins (which spill)
+/// rather than hash joins (which must hold one side in memory).
+fn ingest_context(spill_dir: &Path) -> Result<SessionContext, IngestError> {
+    std::fs::create_dir_all(spill_dir)
+        .map_err(io(format!("cannot create {}", spill_dir.display())))?;
     let config = datafusion::prelude::SessionConfig::new()
-        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
-    SessionContext::new_with_config(config)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
+        .set_bool("datafusion.optimizer.prefer_hash_join", false);
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(
+            datafusion::execution::memory_pool::FairSpillPool::new(memory_limit()),
+        ))
+        .with_temp_file_path(spill_dir)
+        .build_arc()
+        .map_err(query("preparing the ingest session"))?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
 async fn register_parquet(ctx: &SessionContext, name: &str, dir: &Path) -> Result<(), IngestError> {
@@ -384,6 +484,13 @@ async fn register(
     Ok(())
 }
 
+/// The rows [`apply`] reconciles: a query over the staged files, read as it is, or a derived
+/// query, computed once into the staging folder.
+enum Input<'a> {
+    View(&'a str),
+    Materialized(&'a str),
+}
+
 /// What [`apply`] did to one table.
 struct Applied {
     table: &'static str,
@@ -400,7 +507,7 @@ async fn apply(
     data_dir: &Path,
     stage: &Stage,
     target: &Target,
-    input_sql: &str,
+    input_sql: Input<'_>,
     mode: Mode,
     mapping: &SourceMapping,
     progress: &dyn Progress,
@@ -412,14 +519,40 @@ async fn apply(
     let stored = format!("stored_{name}");
     register(ctx, &stored, &table, &path).await?;
     let input = format!("input_{name}");
-    let view = ctx
-        .sql(input_sql)
-        .await
-        .map_err(query("planning the input rows"))?
-        .into_view();
     let _ = ctx.deregister_table(&input);
-    ctx.register_table(&input, view)
-        .map_err(query("planning the input rows"))?;
+    match input_sql {
+        Input::View(sql) => {
+            let view = ctx
+                .sql(sql)
+                .await
+                .map_err(query("planning the input rows"))?
+                .into_view();
+            ctx.register_table(&input, view)
+                .map_err(query("planning the input rows"))?;
+        }
+        Input::Materialized(sql) => {
+            // Costly to compute, and the reconciliation reads its input twice: written once.
+            let df = ctx
+                .sql(sql)
+                .await
+                .map_err(query("planning the input rows"))?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let input_dir = stage.dir.join(&input);
+            df.write_parquet(
+                input_dir.to_string_lossy().as_ref(),
+                datafusion::dataframe::DataFrameWriteOptions::new(),
+                None,
+            )
+            .await
+            .map_err(query("preparing the input rows"))?;
+            if std::fs::read_dir(&input_dir).is_ok_and(|mut d| d.next().is_some()) {
+                register_parquet(ctx, &input, &input_dir).await?;
+            } else {
+                ctx.register_batch(&input, RecordBatch::new_empty(schema))
+                    .map_err(query("preparing the input rows"))?;
+            }
+        }
+    }
 
     let plan_name = format!("plan_{name}");
     let plan_dir = stage.dir.join(&plan_name);
@@ -437,7 +570,9 @@ async fn apply(
 
     let mut counts = TableCounts::default();
     let by_action = ctx
-        .sql(&format!("SELECT _action, count(*) AS n FROM {plan_name} GROUP BY _action"))
+        .sql(&format!(
+            "SELECT _action, count(*) AS n FROM {plan_name} GROUP BY _action"
+        ))
         .await
         .map_err(query("counting actions"))?
         .collect()
@@ -473,7 +608,8 @@ async fn apply(
             ))
             .await
             .map_err(query("selecting the rows to commit"))?;
-        table = merge(table, source, target.columns, target.key, name).await?;
+        let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
+        table = merge(ctx, table, source, &columns, target.key, true, name).await?;
     }
     Ok(Applied {
         table: name,
@@ -512,15 +648,23 @@ async fn record_rejections(
         progress.step("recording rejected rows in quarantine");
         let mut all = first;
         for other in sources {
-            all = all.union(other).map_err(query("collecting rejected rows"))?;
+            all = all
+                .union(other)
+                .map_err(query("collecting rejected rows"))?;
         }
         let schema = quarantine_schema();
-        let columns: Vec<&str> = schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        quarantine = merge_all(quarantine, all, &columns, store::QUARANTINE).await?;
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        // Every column is the key: a rejected row already recorded is not recorded again.
+        quarantine = merge(
+            ctx,
+            quarantine,
+            all,
+            &columns,
+            &columns,
+            false,
+            store::QUARANTINE,
+        )
+        .await?;
     }
     Ok(quarantine)
 }
@@ -704,35 +848,9 @@ fn snapshot_events_sql() -> String {
         "to_status",
         "value",
     ]);
-    let event = |event_type: &str, from: &str, to: &str, value: &str, when: &str| {
-        format!(
-            "SELECT ticket_id, source_system, updated_at AS ts, '{event_type}' AS event_type, \
-             _actor AS actor, {from} AS from_status, {to} AS to_status, {value} AS value, \
-             _file, _line FROM p WHERE {when}"
-        )
-    };
     let none = "CAST(NULL AS VARCHAR)";
-    let status = event(
-        "status_changed",
-        "_ps",
-        "status",
-        none,
-        "_prev AND status IS DISTINCT FROM _ps",
-    );
-    let assigned = event(
-        "assigned",
-        none,
-        none,
-        "assignee",
-        "_prev AND assignee IS NOT NULL AND assignee IS DISTINCT FROM _pa",
-    );
-    let priority = event(
-        "priority_changed",
-        none,
-        none,
-        "priority",
-        "_prev AND priority IS NOT NULL AND priority IS DISTINCT FROM _pp",
-    );
+    // One pass over the snapshots: each is paired with the four kinds of event it may yield
+    // (a tiny build side), and the pairs that yield nothing are filtered out.
     format!(
         "WITH s AS (
             SELECT ticket_id, source_system, created_at, updated_at, status, assignee, priority,
@@ -753,13 +871,24 @@ fn snapshot_events_sql() -> String {
                 ON b.ticket_id = s.ticket_id AND b.source_system = s.source_system
         ),
         e AS (
-            {status}
-            UNION ALL {assigned}
-            UNION ALL {priority}
-            UNION ALL SELECT ticket_id, source_system, created_at AS ts, 'created' AS event_type,
-                {none} AS actor, {none} AS from_status, {none} AS to_status, {none} AS value,
+            SELECT ticket_id, source_system,
+                CASE WHEN k.kind = 'created' THEN created_at ELSE updated_at END AS ts,
+                k.kind AS event_type,
+                CASE WHEN k.kind = 'created' THEN {none} ELSE _actor END AS actor,
+                CASE WHEN k.kind = 'status_changed' THEN _ps END AS from_status,
+                CASE WHEN k.kind = 'status_changed' THEN status END AS to_status,
+                CASE k.kind WHEN 'assigned' THEN assignee WHEN 'priority_changed' THEN priority END
+                    AS value,
                 _file, _line
-            FROM p WHERE _n = 1
+            FROM (VALUES ('created'), ('status_changed'), ('assigned'), ('priority_changed'))
+                AS k(kind)
+            CROSS JOIN p
+            WHERE CASE k.kind
+                WHEN 'created' THEN _n = 1
+                WHEN 'status_changed' THEN _prev AND status IS DISTINCT FROM _ps
+                WHEN 'assigned' THEN _prev AND assignee IS NOT NULL AND assignee IS DISTINCT FROM _pa
+                ELSE _prev AND priority IS NOT NULL AND priority IS DISTINCT FROM _pp
+            END
         )
         SELECT {id} AS event_id, ticket_id, source_system, ts, event_type, actor,
             {none} AS actor_role, from_status, to_status, value,
@@ -853,63 +982,29 @@ fn derived_tickets_sql() -> String {
     )
 }
 
-/// MERGE `source` into `table` on `key`: update matched rows, insert the others.
+/// MERGE `source` into `table`, matching rows on the `key` columns: insert the rows of `source`
+/// the table lacks and, with `update`, overwrite the matched ones.
 async fn merge(
+    ctx: &SessionContext,
     table: DeltaTable,
     source: datafusion::dataframe::DataFrame,
-    columns: &[Column],
+    columns: &[&str],
     key: &[&str],
+    update: bool,
     name: &'static str,
 ) -> Result<DeltaTable, IngestError> {
     let on = key
         .iter()
-        .map(|k| format!("t.{k} = s.{k}"))
+        .map(|k| format!("t.\"{k}\" = s.\"{k}\""))
         .collect::<Vec<_>>()
         .join(" AND ");
     let commit = |source| IngestError::Commit {
         table: name,
         source: Box::new(source),
     };
-    let builder = table
+    let mut builder = table
         .merge(source, on)
-        .with_source_alias("s")
-        .with_target_alias("t")
-        .when_matched_update(|mut u| {
-            for c in columns {
-                u = u.update(c.name, format!("s.{}", c.name));
-            }
-            u
-        })
-        .map_err(commit)?
-        .when_not_matched_insert(|mut i| {
-            for c in columns {
-                i = i.set(c.name, format!("s.{}", c.name));
-            }
-            i
-        })
-        .map_err(commit)?;
-    let (table, _metrics) = builder.await.map_err(commit)?;
-    Ok(table)
-}
-
-/// Insert the rows of `source` that `table` does not hold yet (all columns are the key).
-async fn merge_all(
-    table: DeltaTable,
-    source: datafusion::dataframe::DataFrame,
-    columns: &[&str],
-    name: &'static str,
-) -> Result<DeltaTable, IngestError> {
-    let on = columns
-        .iter()
-        .map(|c| format!("t.\"{c}\" = s.\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let commit = |source| IngestError::Commit {
-        table: name,
-        source: Box::new(source),
-    };
-    let (table, _metrics) = table
-        .merge(source, on)
+        .with_session_state(Arc::new(ctx.state()))
         .with_source_alias("s")
         .with_target_alias("t")
         .when_not_matched_insert(|mut i| {
@@ -918,9 +1013,18 @@ async fn merge_all(
             }
             i
         })
-        .map_err(commit)?
-        .await
         .map_err(commit)?;
+    if update {
+        builder = builder
+            .when_matched_update(|mut u| {
+                for c in columns {
+                    u = u.update(format!("\"{c}\""), format!("s.\"{c}\""));
+                }
+                u
+            })
+            .map_err(commit)?;
+    }
+    let (table, _metrics) = builder.await.map_err(commit)?;
     Ok(table)
 }
 

@@ -189,7 +189,10 @@ impl TicketRecord {
 
 impl AttributeRecord {
     /// The attributes of an event row, or `None` when it carries none.
-    pub fn from_fields(f: &Fields, event: &EventRecord) -> Result<Option<AttributeRecord>, Rejection> {
+    pub fn from_fields(
+        f: &Fields,
+        event: &EventRecord,
+    ) -> Result<Option<AttributeRecord>, Rejection> {
         let record = AttributeRecord {
             ticket_id: event.ticket_id.clone(),
             source_system: event.source_system.clone(),
@@ -421,7 +424,9 @@ pub fn snapshots_schema() -> SchemaRef {
 pub fn snapshots_batch(rows: &[SnapshotRecord]) -> Result<RecordBatch, ArrowError> {
     let tickets: Vec<TicketRecord> = rows.iter().map(|r| r.ticket.clone()).collect();
     let mut columns = tickets_batch(&tickets)?.columns().to_vec();
-    columns.push(Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.sequence))));
+    columns.push(Arc::new(Int64Array::from_iter(
+        rows.iter().map(|r| r.sequence),
+    )));
     columns.push(texts(rows.iter().map(|r| r.actor.as_deref())));
     RecordBatch::try_new(snapshots_schema(), columns)
 }

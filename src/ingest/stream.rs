@@ -32,7 +32,10 @@ pub enum Output {
     Snapshots(RecordBatch, Vec<u64>),
     Quarantine(RecordBatch),
     /// Rows and bytes of the file read so far (every few thousand rows, and at the end).
-    Progress { rows: u64, bytes: u64 },
+    Progress {
+        rows: u64,
+        bytes: u64,
+    },
 }
 
 /// Records of one kind waiting to be handed on, with their lines.
@@ -68,7 +71,10 @@ impl<T> Buffer<T> {
         }
         let batch = (self.to_batch)(&self.rows)?;
         self.rows.clear();
-        Ok(Some((self.to_output)(batch, std::mem::take(&mut self.lines))))
+        Ok(Some((self.to_output)(
+            batch,
+            std::mem::take(&mut self.lines),
+        )))
     }
 }
 
@@ -198,17 +204,15 @@ pub fn ingest_file(
         .and_then(|fields| {
             let mut accept = || -> Result<(), Rejection> {
                 match mapping.shape {
-                Shape::Tickets => tickets.push(TicketRecord::from_fields(&fields)?, line),
-                Shape::Events => {
-                    let event = EventRecord::from_fields(&fields)?;
-                    if let Some(a) = AttributeRecord::from_fields(&fields, &event)? {
-                        attributes.push(a, line);
+                    Shape::Tickets => tickets.push(TicketRecord::from_fields(&fields)?, line),
+                    Shape::Events => {
+                        let event = EventRecord::from_fields(&fields)?;
+                        if let Some(a) = AttributeRecord::from_fields(&fields, &event)? {
+                            attributes.push(a, line);
+                        }
+                        events.push(event, line);
                     }
-                    events.push(event, line);
-                }
-                    Shape::Snapshots => {
-                        snapshots.push(SnapshotRecord::from_fields(&fields)?, line)
-                    }
+                    Shape::Snapshots => snapshots.push(SnapshotRecord::from_fields(&fields)?, line),
                 }
                 Ok(())
             };
@@ -252,7 +256,13 @@ pub fn ingest_file(
         }
         if stats.rows % PROGRESS_ROWS == 0 {
             let bytes = reader.bytes_read();
-            emit(Output::Progress { rows: stats.rows, bytes }, sink)?;
+            emit(
+                Output::Progress {
+                    rows: stats.rows,
+                    bytes,
+                },
+                sink,
+            )?;
         }
     }
     for out in [
@@ -270,7 +280,13 @@ pub fn ingest_file(
         emit(Output::Quarantine(quarantine.batch()?), sink)?;
     }
     let bytes = reader.bytes_read();
-    emit(Output::Progress { rows: stats.rows, bytes }, sink)?;
+    emit(
+        Output::Progress {
+            rows: stats.rows,
+            bytes,
+        },
+        sink,
+    )?;
     Ok(stats)
 }
 

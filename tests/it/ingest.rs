@@ -187,31 +187,27 @@ fn ingesting_the_same_file_twice_changes_nothing() {
     assert_eq!(ws.contents(), before);
 }
 
+/// A new workspace after ingesting `exports` (file name, text) one run each, in order; the
+/// report of the last run.
+fn after_runs(source: &str, exports: &[(&str, &str)]) -> (Ws, IngestReport) {
+    let ws = Ws::new();
+    let mut last = None;
+    for (name, text) in exports {
+        let path = ws.export(name, text);
+        last = Some(ws.ingest(source, &[path]));
+    }
+    (ws, last.expect("at least one export"))
+}
+
 #[test]
 fn overlapping_exports_give_the_tables_of_their_union_in_any_order() {
     let union = format!("{TICKETS_A}{}", TICKETS_B.split_once('\n').unwrap().1);
-    let in_order = Ws::new();
-    let (a, b) = (
-        in_order.export("a.csv", TICKETS_A),
-        in_order.export("b.csv", TICKETS_B),
-    );
-    in_order.ingest("desk", std::slice::from_ref(&a));
-    let later = in_order.ingest("desk", std::slice::from_ref(&b));
+    let (in_order, later) = after_runs("desk", &[("a.csv", TICKETS_A), ("b.csv", TICKETS_B)]);
     assert_eq!(counts(&later, "tickets"), (3, 1, 1, 1, 0));
-
-    let reversed = Ws::new();
-    let (a2, b2) = (
-        reversed.export("a.csv", TICKETS_A),
-        reversed.export("b.csv", TICKETS_B),
-    );
-    reversed.ingest("desk", std::slice::from_ref(&b2));
-    let older = reversed.ingest("desk", std::slice::from_ref(&a2));
+    let (reversed, older) = after_runs("desk", &[("b.csv", TICKETS_B), ("a.csv", TICKETS_A)]);
     // Ticket 1's older version is not applied; 2 is new.
     assert_eq!(counts(&older, "tickets"), (4, 1, 0, 2, 1));
-
-    let once = Ws::new();
-    let both = once.export("a.csv", &union);
-    once.ingest("desk", &[both]);
+    let (once, _) = after_runs("desk", &[("a.csv", &union)]);
     let tickets = |ws: &Ws| ws.sql("SELECT * FROM tickets ORDER BY ticket_id");
     assert_eq!(tickets(&in_order), tickets(&once));
     assert_eq!(tickets(&reversed), tickets(&once));
@@ -225,11 +221,7 @@ fn conflicting_versions_keep_one_deterministically_and_quarantine_the_other() {
     let y = format!("{header}7,2026-03-02 08:00,2026-03-02 09:00,Open,tech,\n");
     let mut kept = Vec::new();
     for order in [[&x, &y], [&y, &x]] {
-        let ws = Ws::new();
-        let first = ws.export("first.csv", order[0]);
-        let second = ws.export("second.csv", order[1]);
-        ws.ingest("desk", &[first]);
-        let report = ws.ingest("desk", &[second]);
+        let (ws, report) = after_runs("desk", &[("first.csv", order[0]), ("second.csv", order[1])]);
         assert_eq!(report.tables["tickets"].read, 1);
         kept.push(ws.sql("SELECT team FROM tickets"));
         let reasons = ws.sql("SELECT reason FROM quarantine");
@@ -320,7 +312,10 @@ fn events_without_ids_get_the_same_ids_from_overlapping_exports() {
     let second = format!("{header}\n{}\n", lines[3..].join("\n"));
 
     let split = Ws::new();
-    let files = [split.export("1.csv", &first), split.export("2.csv", &second)];
+    let files = [
+        split.export("1.csv", &first),
+        split.export("2.csv", &second),
+    ];
     split.ingest("log", &files[1..]);
     split.ingest("log", &files[..1]);
     let again = split.ingest("log", &files);
@@ -332,7 +327,8 @@ fn events_without_ids_get_the_same_ids_from_overlapping_exports() {
     assert_eq!(split.contents(), once.contents());
 }
 
-const SNAPSHOTS: &str = "number,opened_at,sys_updated_on,sys_mod_count,state,assigned_to,sys_updated_by\n\
+const SNAPSHOTS: &str =
+    "number,opened_at,sys_updated_on,sys_mod_count,state,assigned_to,sys_updated_by\n\
     INC1,2026-03-02 08:00,2026-03-02 08:00,0,1,,portal\n\
     INC1,2026-03-02 08:00,2026-03-02 08:20,1,1,ana,bo\n\
     INC1,2026-03-02 08:00,2026-03-02 09:00,2,2,ana,ana\n\
@@ -346,7 +342,10 @@ fn snapshots_become_the_latest_ticket_and_events_from_their_differences() {
     let report = ws.ingest("audit", std::slice::from_ref(&audit));
     assert_eq!(counts(&report, "tickets"), (5, 2, 0, 3, 0));
     let tickets = ws.sql("SELECT ticket_id, status, assignee FROM tickets ORDER BY ticket_id");
-    assert!(tickets.contains("| INC1      | resolved | ana      |"), "{tickets}");
+    assert!(
+        tickets.contains("| INC1      | resolved | ana      |"),
+        "{tickets}"
+    );
     let events = ws.sql(
         "SELECT ticket_id, ts, event_type, actor, from_status, to_status, value \
          FROM ticket_events ORDER BY ticket_id, ts, event_type, from_status",
@@ -370,23 +369,16 @@ fn snapshots_become_the_latest_ticket_and_events_from_their_differences() {
     let early = format!("{header}\n{}\n", lines[..2].join("\n"));
     let late = format!("{header}\n{}\n", lines[1..].join("\n"));
     for order in [[&early, &late], [&late, &early]] {
-        let split = Ws::new();
-        let first = split.export("first.csv", order[0]);
-        let second = split.export("second.csv", order[1]);
-        split.ingest("audit", &[first]);
-        split.ingest("audit", &[second]);
+        let (split, _) = after_runs(
+            "audit",
+            &[("first.csv", order[0]), ("second.csv", order[1])],
+        );
         assert_eq!(
             split.sql("SELECT * FROM tickets ORDER BY ticket_id"),
             ws.sql("SELECT * FROM tickets ORDER BY ticket_id")
         );
     }
-    let in_order = Ws::new();
-    let files = [
-        in_order.export("early.csv", &early),
-        in_order.export("late.csv", &late),
-    ];
-    in_order.ingest("audit", &files[..1]);
-    in_order.ingest("audit", &files[1..]);
+    let (in_order, _) = after_runs("audit", &[("early.csv", &early), ("late.csv", &late)]);
     assert_eq!(in_order.contents(), ws.contents());
 }
 
@@ -407,11 +399,14 @@ fn tables_use_only_conservative_delta_features() {
             .find(|l| l.starts_with("{\"protocol\""))
             .unwrap_or_else(|| panic!("{table}: no protocol in {text}"));
         assert!(
-            protocol.contains("\"minReaderVersion\":1") && protocol.contains("\"minWriterVersion\":2"),
+            protocol.contains("\"minReaderVersion\":1")
+                && protocol.contains("\"minWriterVersion\":2"),
             "{table}: {protocol}"
         );
     }
-    let partitions = ws.root().join("data/ticket_events/_delta_log/00000000000000000000.json");
+    let partitions = ws
+        .root()
+        .join("data/ticket_events/_delta_log/00000000000000000000.json");
     let text = std::fs::read_to_string(partitions).unwrap();
     assert!(text.contains("\"partitionColumns\":[\"month\"]"), "{text}");
 }
@@ -433,7 +428,11 @@ fn the_ingest_command_prints_counts_and_json() {
         .arg(ws.root().join("*.csv"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["tables"]["tickets"]["inserted"], 3);
     assert_eq!(json["tables"]["tickets"]["quarantined"], 1);
@@ -456,7 +455,10 @@ fn the_ingest_command_prints_counts_and_json() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown source 'nope'; known: desk, log, audit, feed"), "{err}");
+    assert!(
+        err.contains("unknown source 'nope'; known: desk, log, audit, feed"),
+        "{err}"
+    );
     let out = kpi(&ws)
         .args(["ingest", "-s", "desk", "missing-*.csv"])
         .output()
@@ -579,5 +581,7 @@ fn malformed_lines_and_bad_values_of_an_ndjson_export_are_quarantined() {
     assert!(q.contains("| 2    | csat_score | 9"), "{q}");
     assert!(q.contains("| 3    | (line)     | {\"id\""), "{q}");
     assert!(q.contains("not a JSON object"), "{q}");
-    assert!(ws.sql("SELECT count(*) AS n FROM tickets").contains("| 0 |"));
+    assert!(ws
+        .sql("SELECT count(*) AS n FROM tickets")
+        .contains("| 0 |"));
 }
