@@ -82,7 +82,7 @@ fn several_statements_files_and_standard_input() {
     let file = dir.path().join("q.sql");
     std::fs::write(&file, "-- a comment\nSELECT count(*) AS n FROM tickets;\n").unwrap();
     let (code, out, _) = sql(&["--format", "csv", "-f", file.to_str().unwrap()]);
-    assert_eq!((code, out.as_str()), (0, "n\n600\n"));
+    assert_eq!((code, out.as_str()), (0, "n\n2000\n"));
 
     let mut child = kpi()
         .current_dir(root())
@@ -106,17 +106,21 @@ fn files_are_queryable_by_path_and_external_tables_work() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("spans.csv");
     std::fs::write(&csv, "a,b\n2026-03-02T11:00:00Z,2026-03-03T11:00:00Z\n").unwrap();
+    let parquet = dir.path().join("tickets.parquet");
     let q = format!(
-        "SELECT count(*) AS n FROM 'sample_data/data/tickets.parquet'; \
+        "COPY (SELECT * FROM tickets) TO '{}'; \
+         SELECT count(*) AS n FROM '{}'; \
          SELECT business_hours(CAST(a AS TIMESTAMP), CAST(b AS TIMESTAMP)) AS h FROM '{}'; \
          CREATE EXTERNAL TABLE s STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true'); \
          SELECT business_seconds(CAST(a AS TIMESTAMP), CAST(b AS TIMESTAMP), 'br-sp') AS s FROM s",
+        parquet.display(),
+        parquet.display(),
         csv.display(),
         csv.display()
     );
     let (code, out, err) = sql(&["--format", "csv", "-c", &q]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "n\n600\nh\n9.0\ns\n32400\n");
+    assert_eq!(out, "count\n2000\nn\n2000\nh\n9.0\ns\n32400\n");
 }
 
 #[test]
