@@ -426,7 +426,7 @@ async fn run(
 /// The memory a run's SQL may hold (MiB) unless `KPI_INGEST_MEMORY_MB` says otherwise: sorts and
 /// joins beyond it spill to the staging folder, so memory stays bounded whatever the export's
 /// size.
-const DEFAULT_MEMORY_MB: usize = 1024;
+const DEFAULT_MEMORY_MB: usize = 4096;
 
 fn memory_limit() -> usize {
     std::env::var("KPI_INGEST_MEMORY_MB")
