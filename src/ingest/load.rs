@@ -278,38 +278,29 @@ async fn run(
                 column_list(target.columns, "")
             )
         };
+        let steps = Run {
+            ctx: &ctx,
+            data_dir,
+            stage,
+            mapping,
+            progress,
+        };
         let mut applied = Vec::new();
         match mapping.shape {
             Shape::Tickets => {
                 let sql = staged_columns(&tickets);
                 applied.push(
-                    apply(
-                        &ctx,
-                        data_dir,
-                        stage,
-                        &tickets,
-                        Input::View(&sql),
-                        Mode::Versioned,
-                        mapping,
-                        progress,
-                    )
-                    .await?,
+                    steps
+                        .apply(&tickets, Input::View(&sql), Mode::Versioned)
+                        .await?,
                 );
             }
             Shape::Events => {
                 let sql = staged_columns(&events);
                 applied.push(
-                    apply(
-                        &ctx,
-                        data_dir,
-                        stage,
-                        &events,
-                        Input::View(&sql),
-                        Mode::Versioned,
-                        mapping,
-                        progress,
-                    )
-                    .await?,
+                    steps
+                        .apply(&events, Input::View(&sql), Mode::Versioned)
+                        .await?,
                 );
                 if mapping.derive_tickets {
                     progress.step("deriving tickets from their events");
@@ -329,17 +320,9 @@ async fn run(
                     register(&ctx, "events_now", &table, &events.spec.path(data_dir)).await?;
                     let sql = derived_tickets_sql();
                     applied.push(
-                        apply(
-                            &ctx,
-                            data_dir,
-                            stage,
-                            &tickets,
-                            Input::Materialized(&sql),
-                            Mode::Derived,
-                            mapping,
-                            progress,
-                        )
-                        .await?,
+                        steps
+                            .apply(&tickets, Input::Materialized(&sql), Mode::Derived)
+                            .await?,
                     );
                 }
             }
@@ -356,34 +339,18 @@ async fn run(
                 .await?;
                 let sql = snapshot_events_sql();
                 applied.push(
-                    apply(
-                        &ctx,
-                        data_dir,
-                        stage,
-                        &events,
-                        Input::Materialized(&sql),
-                        Mode::Versioned,
-                        mapping,
-                        progress,
-                    )
-                    .await?,
+                    steps
+                        .apply(&events, Input::Materialized(&sql), Mode::Versioned)
+                        .await?,
                 );
                 let sql = format!(
                     "SELECT {}, _file, _line, _seq AS _s FROM {STAGED}",
                     column_list(tickets.columns, "")
                 );
                 applied.push(
-                    apply(
-                        &ctx,
-                        data_dir,
-                        stage,
-                        &tickets,
-                        Input::View(&sql),
-                        Mode::Versioned,
-                        mapping,
-                        progress,
-                    )
-                    .await?,
+                    steps
+                        .apply(&tickets, Input::View(&sql), Mode::Versioned)
+                        .await?,
                 );
             }
         }
@@ -499,124 +466,138 @@ struct Applied {
     version: i64,
 }
 
-/// Reconcile the rows of `input_sql` (the target's columns, then `_file`, `_line` and the
-/// tie-break `_s`) with the stored `target`, and commit the inserts and updates in one MERGE.
-#[allow(clippy::too_many_arguments)]
-async fn apply(
-    ctx: &SessionContext,
-    data_dir: &Path,
-    stage: &Stage,
-    target: &Target,
-    input_sql: Input<'_>,
-    mode: Mode,
-    mapping: &SourceMapping,
-    progress: &dyn Progress,
-) -> Result<Applied, IngestError> {
-    let name = target.spec.name;
-    progress.step(&format!("reconciling {name} with the stored table"));
-    let path = target.spec.path(data_dir);
-    let mut table = store::open_or_create(data_dir, &target.spec).await?;
-    let stored = format!("stored_{name}");
-    register(ctx, &stored, &table, &path).await?;
-    let input = format!("input_{name}");
-    let _ = ctx.deregister_table(&input);
-    match input_sql {
-        Input::View(sql) => {
-            let view = ctx
-                .sql(sql)
+/// What the steps of a run share.
+struct Run<'a> {
+    ctx: &'a SessionContext,
+    data_dir: &'a Path,
+    stage: &'a Stage,
+    mapping: &'a SourceMapping,
+    progress: &'a dyn Progress,
+}
+
+impl Run<'_> {
+    /// Reconcile the rows of `input_sql` (the target's columns, then `_file`, `_line` and the
+    /// tie-break `_s`) with the stored `target`, and commit the inserts and updates in one
+    /// MERGE.
+    async fn apply(
+        &self,
+        target: &Target,
+        input_sql: Input<'_>,
+        mode: Mode,
+    ) -> Result<Applied, IngestError> {
+        let Run {
+            ctx,
+            data_dir,
+            stage,
+            mapping,
+            progress,
+        } = *self;
+        let name = target.spec.name;
+        progress.step(&format!("reconciling {name} with the stored table"));
+        let path = target.spec.path(data_dir);
+        let mut table = store::open_or_create(data_dir, &target.spec).await?;
+        let stored = format!("stored_{name}");
+        register(ctx, &stored, &table, &path).await?;
+        let input = format!("input_{name}");
+        let _ = ctx.deregister_table(&input);
+        match input_sql {
+            Input::View(sql) => {
+                let view = ctx
+                    .sql(sql)
+                    .await
+                    .map_err(query("planning the input rows"))?
+                    .into_view();
+                ctx.register_table(&input, view)
+                    .map_err(query("planning the input rows"))?;
+            }
+            Input::Materialized(sql) => {
+                // Costly to compute, and the reconciliation reads its input twice: written once.
+                let df = ctx
+                    .sql(sql)
+                    .await
+                    .map_err(query("planning the input rows"))?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let input_dir = stage.dir.join(&input);
+                df.write_parquet(
+                    input_dir.to_string_lossy().as_ref(),
+                    datafusion::dataframe::DataFrameWriteOptions::new(),
+                    None,
+                )
                 .await
-                .map_err(query("planning the input rows"))?
-                .into_view();
-            ctx.register_table(&input, view)
-                .map_err(query("planning the input rows"))?;
+                .map_err(query("preparing the input rows"))?;
+                if std::fs::read_dir(&input_dir).is_ok_and(|mut d| d.next().is_some()) {
+                    register_parquet(ctx, &input, &input_dir).await?;
+                } else {
+                    ctx.register_batch(&input, RecordBatch::new_empty(schema))
+                        .map_err(query("preparing the input rows"))?;
+                }
+            }
         }
-        Input::Materialized(sql) => {
-            // Costly to compute, and the reconciliation reads its input twice: written once.
-            let df = ctx
-                .sql(sql)
-                .await
-                .map_err(query("planning the input rows"))?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let input_dir = stage.dir.join(&input);
-            df.write_parquet(
-                input_dir.to_string_lossy().as_ref(),
+
+        let plan_name = format!("plan_{name}");
+        let plan_dir = stage.dir.join(&plan_name);
+        ctx.sql(&reconcile_sql(target, &input, &stored, mode))
+            .await
+            .map_err(query("planning the reconciliation"))?
+            .write_parquet(
+                plan_dir.to_string_lossy().as_ref(),
                 datafusion::dataframe::DataFrameWriteOptions::new(),
                 None,
             )
             .await
-            .map_err(query("preparing the input rows"))?;
-            if std::fs::read_dir(&input_dir).is_ok_and(|mut d| d.next().is_some()) {
-                register_parquet(ctx, &input, &input_dir).await?;
-            } else {
-                ctx.register_batch(&input, RecordBatch::new_empty(schema))
-                    .map_err(query("preparing the input rows"))?;
-            }
-        }
-    }
+            .map_err(query("reconciling the input with the stored table"))?;
+        register_parquet(ctx, &plan_name, &plan_dir).await?;
 
-    let plan_name = format!("plan_{name}");
-    let plan_dir = stage.dir.join(&plan_name);
-    ctx.sql(&reconcile_sql(target, &input, &stored, mode))
-        .await
-        .map_err(query("planning the reconciliation"))?
-        .write_parquet(
-            plan_dir.to_string_lossy().as_ref(),
-            datafusion::dataframe::DataFrameWriteOptions::new(),
-            None,
-        )
-        .await
-        .map_err(query("reconciling the input with the stored table"))?;
-    register_parquet(ctx, &plan_name, &plan_dir).await?;
-
-    let mut counts = TableCounts::default();
-    let by_action = ctx
-        .sql(&format!(
-            "SELECT _action, count(*) AS n FROM {plan_name} GROUP BY _action"
-        ))
-        .await
-        .map_err(query("counting actions"))?
-        .collect()
-        .await
-        .map_err(query("counting actions"))?;
-    for batch in &by_action {
-        let actions = batch.column(0).as_string::<i32>();
-        let n = batch.column(1).as_primitive::<Int64Type>();
-        for i in 0..batch.num_rows() {
-            let n = n.value(i) as u64;
-            counts.read += n;
-            match actions.value(i) {
-                "insert" => counts.inserted += n,
-                "update" | "replace" => counts.updated += n,
-                "conflict" => counts.quarantined += n,
-                _ => counts.unchanged += n,
-            }
-        }
-    }
-    let conflicts = ctx
-        .sql(&conflicts_sql(&mapping.name, target.key, &plan_name))
-        .await
-        .map_err(query("listing conflicts"))?
-        .collect()
-        .await
-        .map_err(query("listing conflicts"))?;
-    if counts.inserted + counts.updated > 0 {
-        progress.step(&format!("committing to {name}"));
-        let source = ctx
+        let mut counts = TableCounts::default();
+        let by_action = ctx
             .sql(&format!(
-                "SELECT {} FROM {plan_name} WHERE _action IN ('insert', 'update', 'replace')",
-                column_list(target.columns, "")
+                "SELECT _action, count(*) AS n FROM {plan_name} GROUP BY _action"
             ))
             .await
-            .map_err(query("selecting the rows to commit"))?;
-        let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
-        table = merge(ctx, table, source, &columns, target.key, true, name).await?;
+            .map_err(query("counting actions"))?
+            .collect()
+            .await
+            .map_err(query("counting actions"))?;
+        for batch in &by_action {
+            let actions = batch.column(0).as_string::<i32>();
+            let n = batch.column(1).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                let n = n.value(i) as u64;
+                counts.read += n;
+                match actions.value(i) {
+                    "insert" => counts.inserted += n,
+                    "update" | "replace" => counts.updated += n,
+                    "conflict" => counts.quarantined += n,
+                    _ => counts.unchanged += n,
+                }
+            }
+        }
+        let conflicts = ctx
+            .sql(&conflicts_sql(&mapping.name, target.key, &plan_name))
+            .await
+            .map_err(query("listing conflicts"))?
+            .collect()
+            .await
+            .map_err(query("listing conflicts"))?;
+        if counts.inserted + counts.updated > 0 {
+            progress.step(&format!("committing to {name}"));
+            let source = ctx
+                .sql(&format!(
+                    "SELECT {} FROM {plan_name} WHERE _action IN ('insert', 'update', 'replace')",
+                    column_list(target.columns, "")
+                ))
+                .await
+                .map_err(query("selecting the rows to commit"))?;
+            let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
+            table = merge(ctx, table, source, &columns, target.key, true, name).await?;
+        }
+        Ok(Applied {
+            table: name,
+            counts,
+            conflicts,
+            version: store::version(&table),
+        })
     }
-    Ok(Applied {
-        table: name,
-        counts,
-        conflicts,
-        version: store::version(&table),
-    })
 }
 
 /// Merge the rows rejected from the files and the conflicts into `quarantine`.
