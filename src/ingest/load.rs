@@ -406,8 +406,10 @@ fn memory_limit() -> usize {
 }
 
 /// A session for one run's SQL: plain strings (not views) throughout, as in the stored tables;
-/// a bounded memory pool with spilling to `spill_dir`, and sort-merge joins (which spill)
-/// rather than hash joins (which must hold one side in memory).
+/// a bounded memory pool with spilling to `spill_dir`, sort-merge joins (which spill) rather
+/// than hash joins (which must hold one side in memory), and one partition, which halves the
+/// operators holding memory at once (measured: 3.7 GB peak instead of 5.1 GB on 6.5M
+/// snapshot rows, 6% slower).
 fn ingest_context(spill_dir: &Path) -> Result<SessionContext, IngestError> {
     std::fs::create_dir_all(spill_dir)
         .map_err(io(format!("cannot create {}", spill_dir.display())))?;
@@ -416,7 +418,8 @@ fn ingest_context(spill_dir: &Path) -> Result<SessionContext, IngestError> {
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         )
-        .set_bool("datafusion.optimizer.prefer_hash_join", false);
+        .set_bool("datafusion.optimizer.prefer_hash_join", false)
+        .with_target_partitions(1);
     let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(
             datafusion::execution::memory_pool::FairSpillPool::new(memory_limit()),
