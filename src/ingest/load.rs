@@ -440,6 +440,11 @@ async fn register_parquet(ctx: &SessionContext, name: &str, dir: &Path) -> Resul
     .map_err(query("reading staged rows"))
 }
 
+/// Whether `dir` exists and holds anything (a query that wrote no rows may leave no file).
+fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
 /// Register (or re-register) the stored `table` as `name`.
 async fn register(
     ctx: &SessionContext,
@@ -528,7 +533,7 @@ impl Run<'_> {
                 )
                 .await
                 .map_err(query("preparing the input rows"))?;
-                if std::fs::read_dir(&input_dir).is_ok_and(|mut d| d.next().is_some()) {
+                if has_files(&input_dir) {
                     register_parquet(ctx, &input, &input_dir).await?;
                 } else {
                     ctx.register_batch(&input, RecordBatch::new_empty(schema))
@@ -614,7 +619,7 @@ async fn record_rejections(
     let mut quarantine = store::open_or_create(data_dir, &TableSpec::quarantine()).await?;
     let staged_rejects = stage.dir.join(store::QUARANTINE);
     let mut sources = Vec::new();
-    if std::fs::read_dir(&staged_rejects).is_ok_and(|mut d| d.next().is_some()) {
+    if has_files(&staged_rejects) {
         register_parquet(ctx, "rejected", &staged_rejects).await?;
         sources.push(
             ctx.table("rejected")
