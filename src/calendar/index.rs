@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use super::definition::Calendar;
+use super::kernel::{CompactTable, Unit};
 use super::time::local_to_utc;
 use super::walk::{self, local_date, Direction};
 use super::CalendarError;
@@ -60,6 +61,8 @@ pub struct BusinessIndex {
     buckets: Vec<Bucket>,
     /// Per bucket: the first span that ends after the bucket's start.
     first_span: Vec<u32>,
+    /// The vectorised kernel's copy of the index, for calendars it fits.
+    compact: Option<CompactTable>,
 }
 
 impl BusinessIndex {
@@ -95,6 +98,7 @@ impl BusinessIndex {
             },
         );
 
+        let compact = CompactTable::build(lo, hi, &intervals);
         let mut spans = Vec::with_capacity(intervals.len() + 1);
         let mut cum = 0i64;
         for (start, end) in intervals {
@@ -145,6 +149,7 @@ impl BusinessIndex {
             spans,
             buckets,
             first_span,
+            compact,
         })
     }
 
@@ -226,6 +231,49 @@ impl BusinessIndex {
         let outside = (oa > width) | (ob > width);
         let (oa, ob) = (oa.min(width), ob.min(width));
         (self.cum_at_offset(ob) - self.cum_at_offset(oa), outside)
+    }
+
+    /// Business time from `a[i]` to `b[i]` into `out[i]` for every row, in `unit` (negative
+    /// when `b[i] < a[i]`), and whether any instant lies outside the window: such a row's
+    /// value is meaningless, and [`Self::business_micros`] answers it exactly. The kernel of
+    /// `business_seconds` over columns, vectorised where the CPU allows ([`super::kernel`]).
+    ///
+    /// # Panics
+    /// When the three slices differ in length.
+    pub fn spans_into(&self, a: &[i64], b: &[i64], unit: Unit, out: &mut [i64]) -> bool {
+        assert!(a.len() == out.len() && b.len() == out.len());
+        if let Some(outside) = self.compact.as_ref().and_then(|c| c.spans(a, b, unit, out)) {
+            return outside;
+        }
+        let mut outside = false;
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            let (micros, out) = self.micros_or_outside(x, y);
+            outside |= out;
+            *o = match unit {
+                Unit::Micros => micros,
+                Unit::Seconds => micros / super::MICROS,
+            };
+        }
+        outside
+    }
+
+    /// [`Self::spans_into`] through the vectorised kernel's code compiled without vector
+    /// instructions, when its table exists: for tests on any CPU.
+    #[cfg(test)]
+    pub(super) fn compact_spans_plain(
+        &self,
+        a: &[i64],
+        b: &[i64],
+        unit: Unit,
+        out: &mut [i64],
+    ) -> Option<bool> {
+        let compact = self.compact.as_ref()?;
+        Some(compact.spans_plain(a, b, unit, out))
+    }
+
+    /// Whether the vectorised kernel's table exists for this index (see [`super::kernel`]).
+    pub fn has_compact_table(&self) -> bool {
+        self.compact.is_some()
     }
 
     /// Business µs from `a` to `b` when both are inside the window (negative when `b < a`);

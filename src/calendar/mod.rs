@@ -9,6 +9,7 @@
 mod definition;
 pub mod holidays;
 mod index;
+mod kernel;
 mod registry;
 mod time;
 mod walk;
@@ -19,6 +20,7 @@ mod tests;
 pub use definition::{Calendar, Closure, DaySchedule, WeeklyHours, WEEKDAYS};
 pub use holidays::BuiltinSet;
 pub use index::BusinessIndex;
+pub use kernel::Unit;
 pub use registry::CalendarRegistry;
 pub use time::{format_utc, local_to_utc, utc_to_local, TimeRange, WallTime, DAY_SECONDS, MICROS};
 

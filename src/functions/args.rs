@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::calendar::{BusinessIndex, CalendarError};
+use crate::calendar::{BusinessIndex, CalendarError, Unit};
 
 use super::Calendars;
 
@@ -295,15 +295,17 @@ impl<'a> Resolver<'a> {
 }
 
 /// The hot path of `business_seconds` and `business_hours`: two timestamp columns and one
-/// calendar. One tight pass computes `convert(business µs)` for every row; `None` (use
-/// [`evaluate`]) when the arguments have another shape or a non-NULL row lies outside the
-/// index window (which [`evaluate`] grows, or answers exactly by walking days).
+/// calendar. One pass of the index's column kernel computes business time in `unit` for every
+/// row, then `convert` maps it to the result type; `None` (use [`evaluate`]) when the arguments
+/// have another shape or a non-NULL row lies outside the index window (which [`evaluate`]
+/// grows, or answers exactly by walking days).
 pub fn evaluate_span_columns<T: ArrowPrimitiveType>(
     start: &Instants<'_>,
     end: &Instants<'_>,
     calendar: &CalendarArg<'_>,
     calendars: &Calendars,
     data_type: &DataType,
+    unit: Unit,
     convert: impl Fn(i64) -> T::Native,
 ) -> Result<Option<ColumnarValue>> {
     let (Instants::Array(a), Instants::Array(b)) = (start, end) else {
@@ -316,28 +318,21 @@ pub fn evaluate_span_columns<T: ArrowPrimitiveType>(
     };
     let index = Resolver::new(calendars, None).index(name)?;
     let nulls = NullBuffer::union(a.nulls(), b.nulls()).filter(|n| n.null_count() > 0);
-    let mut outside = false;
-    let pairs = a.values().iter().zip(b.values().iter());
-    let values: Vec<T::Native> = match &nulls {
-        None => pairs
-            .map(|(&x, &y)| {
-                let (micros, out) = index.micros_or_outside(x, y);
-                outside |= out;
-                convert(micros)
-            })
-            .collect(),
-        Some(valid) => pairs
-            .enumerate()
-            .map(|(i, (&x, &y))| {
-                let (micros, out) = index.micros_or_outside(x, y);
-                outside |= out & valid.is_valid(i);
-                convert(micros)
-            })
-            .collect(),
-    };
-    if outside {
-        return Ok(None);
+    let (a, b) = (a.values(), b.values());
+    let mut amounts = vec![0i64; a.len()];
+    if index.spans_into(a, b, unit, &mut amounts) {
+        // Some instant is outside the window; it matters only on a row that is not NULL.
+        let (lo, hi) = index.window();
+        let inside = |i: usize| (lo..=hi).contains(&a[i]) && (lo..=hi).contains(&b[i]);
+        let valid_outside = match &nulls {
+            None => true,
+            Some(valid) => valid.valid_indices().any(|i| !inside(i)),
+        };
+        if valid_outside {
+            return Ok(None);
+        }
     }
+    let values: Vec<T::Native> = amounts.into_iter().map(convert).collect();
     let array = PrimitiveArray::<T>::new(values.into(), nulls).with_data_type(data_type.clone());
     Ok(Some(ColumnarValue::Array(Arc::new(array))))
 }

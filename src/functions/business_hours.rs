@@ -9,8 +9,9 @@ use datafusion::logical_expr::{
 };
 
 use super::args::{Arg, Params};
-use super::business_seconds::invoke_micros;
+use super::business_seconds::invoke_span;
 use super::Calendars;
+use crate::calendar::Unit;
 
 const SYNTAX: &str = "business_hours(start, end [, calendar])";
 const PARAMS: Params = Params {
@@ -54,11 +55,12 @@ impl ScalarUDFImpl for BusinessHoursFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_micros::<Float64Type, _>(
+        invoke_span::<Float64Type, _>(
             &self.calendars,
             &args,
             self.name(),
             DataType::Float64,
+            Unit::Micros,
             |m| m as f64 / MICROS_PER_HOUR,
         )
     }

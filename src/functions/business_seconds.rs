@@ -10,7 +10,7 @@ use datafusion::logical_expr::{
 
 use super::args::{self, calendar_err, Arg, CalendarArg, Instants, Params};
 use super::Calendars;
-use crate::calendar::MICROS;
+use crate::calendar::{Unit, MICROS};
 
 const SYNTAX: &str = "business_seconds(start, end [, calendar])";
 const PARAMS: Params = Params {
@@ -34,12 +34,14 @@ impl BusinessSecondsFunc {
     }
 }
 
-/// Business microseconds between `start` and `end`, shared with `business_hours`.
-pub(super) fn invoke_micros<T, F>(
+/// Business time between `start` and `end`, shared with `business_hours`: `convert` maps an
+/// amount in `unit` to the result.
+pub(super) fn invoke_span<T, F>(
     calendars: &Calendars,
     args: &ScalarFunctionArgs,
     name: &str,
     data_type: DataType,
+    unit: Unit,
     convert: F,
 ) -> Result<ColumnarValue>
 where
@@ -49,9 +51,9 @@ where
     let start = Instants::new(&args.args[0], name)?;
     let end = Instants::new(&args.args[1], name)?;
     let calendar = CalendarArg::new(&args.args, 2, name)?;
-    if let Some(result) =
-        args::evaluate_span_columns::<T>(&start, &end, &calendar, calendars, &data_type, &convert)?
-    {
+    if let Some(result) = args::evaluate_span_columns::<T>(
+        &start, &end, &calendar, calendars, &data_type, unit, &convert,
+    )? {
         return Ok(result);
     }
     args::evaluate::<T>(
@@ -67,7 +69,10 @@ where
                 None if valid => index.business_micros(v[0], v[1]).map_err(calendar_err)?,
                 None => 0,
             };
-            Ok(convert(micros))
+            Ok(convert(match unit {
+                Unit::Micros => micros,
+                Unit::Seconds => micros / MICROS,
+            }))
         },
     )
 }
@@ -92,9 +97,14 @@ impl ScalarUDFImpl for BusinessSecondsFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         // Whole seconds, truncated toward zero (so a negative span mirrors the positive one).
-        invoke_micros::<Int64Type, _>(&self.calendars, &args, self.name(), DataType::Int64, |m| {
-            m / MICROS
-        })
+        invoke_span::<Int64Type, _>(
+            &self.calendars,
+            &args,
+            self.name(),
+            DataType::Int64,
+            Unit::Seconds,
+            |s| s,
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
