@@ -8,8 +8,11 @@
 //!    independent of the order in which overlapping exports arrive (insert, update, unchanged,
 //!    or a conflict: the same key and version with different content, where the version with
 //!    the greater content hash is kept and the other goes to quarantine).
-//! 3. Inserts and updates are committed with one Delta MERGE per table; rejected rows are
-//!    merged into `quarantine` (so re-ingesting a file does not repeat them).
+//!    A large run does this in chunks of keys ([`chunk_count`]), so that what the SQL holds
+//!    in memory is bounded by the chunk rather than by the export.
+//! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
+//!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
+//!    does not repeat them).
 //!
 //! A run holds an exclusive lock on the data folder; staging left behind by a killed run is
 //! removed by the next one.
@@ -191,6 +194,9 @@ enum Mode {
 /// The relation names of one run's staged files.
 const STAGED: &str = "staged";
 const STAGED_ATTRIBUTES: &str = "staged_attributes";
+/// The relations [`snapshot_events_sql`] and [`derived_tickets_sql`] read, as `_chunk` views.
+const SNAPSHOT_INPUTS: &[&str] = &[STAGED, "tickets_before"];
+const DERIVED_INPUTS: &[&str] = &[STAGED, STAGED_ATTRIBUTES, "events_now", "stored_tickets"];
 /// What a derived row names as its file in quarantine and plans.
 const DERIVED_FILE: &str = "(derived from ticket_events)";
 
@@ -284,6 +290,7 @@ async fn run(
             stage,
             mapping,
             progress,
+            chunks: chunk_count(staged_records),
         };
         let mut applied = Vec::new();
         match mapping.shape {
@@ -321,7 +328,11 @@ async fn run(
                     let sql = derived_tickets_sql();
                     applied.push(
                         steps
-                            .apply(&tickets, Input::Materialized(&sql), Mode::Derived)
+                            .apply(
+                                &tickets,
+                                Input::Materialized(&sql, DERIVED_INPUTS),
+                                Mode::Derived,
+                            )
                             .await?,
                     );
                 }
@@ -340,7 +351,11 @@ async fn run(
                 let sql = snapshot_events_sql();
                 applied.push(
                     steps
-                        .apply(&events, Input::Materialized(&sql), Mode::Versioned)
+                        .apply(
+                            &events,
+                            Input::Materialized(&sql, SNAPSHOT_INPUTS),
+                            Mode::Versioned,
+                        )
                         .await?,
                 );
                 let sql = format!(
@@ -405,29 +420,46 @@ fn memory_limit() -> usize {
         * 1024
 }
 
+/// Rows per Parquet row group in the files a run writes (plans and Delta data files): a row
+/// group is buffered whole before it is written, once per open file, so the Parquet default
+/// (about a million rows) would hold hundreds of MB per monthly partition of `ticket_events`.
+const WRITE_ROW_GROUP: usize = 131_072;
+
 /// A session for one run's SQL: plain strings (not views) throughout, as in the stored tables;
 /// a bounded memory pool with spilling to `spill_dir`, sort-merge joins (which spill) rather
 /// than hash joins (which must hold one side in memory), and one partition, which halves the
 /// operators holding memory at once (measured: 3.7 GB peak instead of 5.1 GB on 6.5M
-/// snapshot rows, 6% slower).
+/// snapshot rows, 6% slower). When the pool runs out, the error names its five largest users.
 fn ingest_context(spill_dir: &Path) -> Result<SessionContext, IngestError> {
     std::fs::create_dir_all(spill_dir)
         .map_err(io(format!("cannot create {}", spill_dir.display())))?;
-    let config = datafusion::prelude::SessionConfig::new()
+    let mut config = datafusion::prelude::SessionConfig::new()
         .set_bool(
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         )
         .set_bool("datafusion.optimizer.prefer_hash_join", false)
         .with_target_partitions(1);
+    config.options_mut().execution.parquet.max_row_group_size = WRITE_ROW_GROUP;
+    let pool = datafusion::execution::memory_pool::TrackConsumersPool::new(
+        datafusion::execution::memory_pool::FairSpillPool::new(memory_limit()),
+        std::num::NonZeroUsize::new(5).expect("5 is not zero"),
+    );
     let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(
-            datafusion::execution::memory_pool::FairSpillPool::new(memory_limit()),
-        ))
+        .with_memory_pool(Arc::new(pool))
         .with_temp_file_path(spill_dir)
         .build_arc()
         .map_err(query("preparing the ingest session"))?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    // Delta's planner, for the plans of Delta writes run in this session.
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udf(super::bucket::udf());
+    Ok(ctx)
 }
 
 async fn register_parquet(ctx: &SessionContext, name: &str, dir: &Path) -> Result<(), IngestError> {
@@ -460,10 +492,11 @@ async fn register(
 }
 
 /// The rows [`apply`] reconciles: a query over the staged files, read as it is, or a derived
-/// query, computed once into the staging folder.
+/// query over `{relation}_chunk` views of the named relations (see [`register_chunk`]),
+/// computed once, chunk by chunk of tickets, into the staging folder.
 enum Input<'a> {
     View(&'a str),
-    Materialized(&'a str),
+    Materialized(&'a str, &'a [&'a str]),
 }
 
 /// What [`apply`] did to one table.
@@ -481,6 +514,98 @@ struct Run<'a> {
     stage: &'a Stage,
     mapping: &'a SourceMapping,
     progress: &'a dyn Progress,
+    /// Into how many chunks of keys each step splits its rows ([`chunk_count`]).
+    chunks: u64,
+}
+
+/// Rows a step handles at once unless `KPI_INGEST_CHUNK_ROWS` says otherwise. A step reads
+/// its inputs once per chunk, and what a chunk's sorts, joins and windows hold grows with it:
+/// about 1 KB per row of events in memory.
+const DEFAULT_CHUNK_ROWS: u64 = 1_000_000;
+
+/// How many chunks of keys a run with `rows` staged rows splits each step into.
+fn chunk_count(rows: u64) -> u64 {
+    let per_chunk = std::env::var("KPI_INGEST_CHUNK_ROWS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_CHUNK_ROWS);
+    rows.div_ceil(per_chunk).max(1)
+}
+
+/// The key of the ticket a row belongs to, which the derived inputs are chunked by.
+const TICKET_KEY: &[&str] = &["ticket_id", "source_system"];
+
+/// Register `{relation}_chunk` for each relation: its rows whose `key` falls in chunk `i`
+/// of `n` (all of them when `n` is 1).
+async fn register_chunk(
+    ctx: &SessionContext,
+    relations: &[&str],
+    key: &[&str],
+    n: u64,
+    i: u64,
+) -> Result<(), IngestError> {
+    for relation in relations {
+        let filter = if n > 1 {
+            format!(
+                " WHERE {}({n}, {}) = {i}",
+                super::bucket::NAME,
+                key.join(", ")
+            )
+        } else {
+            String::new()
+        };
+        let view = ctx
+            .sql(&format!("SELECT * FROM {relation}{filter}"))
+            .await
+            .map_err(query("planning a chunk of the input"))?
+            .into_view();
+        let name = format!("{relation}_chunk");
+        let _ = ctx.deregister_table(&name);
+        ctx.register_table(&name, view)
+            .map_err(query("planning a chunk of the input"))?;
+    }
+    Ok(())
+}
+
+/// Write the rows of `sql` chunk by chunk into `dir` (one Parquet file per chunk), calling
+/// `prepare(i)` before chunk `i`, and register `dir` as `name`.
+async fn write_chunks<F, Fut>(
+    ctx: &SessionContext,
+    sql: &str,
+    dir: &Path,
+    name: &str,
+    chunks: u64,
+    mut prepare: F,
+) -> Result<(), IngestError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<(), IngestError>>,
+{
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let mut schema = None;
+    for i in 0..chunks {
+        prepare(i).await?;
+        let df = ctx.sql(sql).await.map_err(query("planning a step"))?;
+        schema = Some(Arc::new(df.schema().as_arrow().clone()));
+        let file = dir.join(format!("part-{i:05}.parquet"));
+        df.write_parquet(
+            file.to_string_lossy().as_ref(),
+            datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true),
+            None,
+        )
+        .await
+        .map_err(query("running a step"))?;
+    }
+    let _ = ctx.deregister_table(name);
+    if has_files(dir) {
+        register_parquet(ctx, name, dir).await
+    } else {
+        let schema = schema.unwrap_or_else(|| Arc::new(Schema::empty()));
+        ctx.register_batch(name, RecordBatch::new_empty(schema))
+            .map(|_| ())
+            .map_err(query("running a step"))
+    }
 }
 
 impl Run<'_> {
@@ -499,6 +624,7 @@ impl Run<'_> {
             stage,
             mapping,
             progress,
+            chunks,
         } = *self;
         let name = target.spec.name;
         progress.step(&format!("reconciling {name} with the stored table"));
@@ -518,43 +644,33 @@ impl Run<'_> {
                 ctx.register_table(&input, view)
                     .map_err(query("planning the input rows"))?;
             }
-            Input::Materialized(sql) => {
-                // Costly to compute, and the reconciliation reads its input twice: written once.
-                let df = ctx
-                    .sql(sql)
-                    .await
-                    .map_err(query("planning the input rows"))?;
-                let schema = Arc::new(df.schema().as_arrow().clone());
-                let input_dir = stage.dir.join(&input);
-                df.write_parquet(
-                    input_dir.to_string_lossy().as_ref(),
-                    datafusion::dataframe::DataFrameWriteOptions::new(),
-                    None,
-                )
-                .await
-                .map_err(query("preparing the input rows"))?;
-                if has_files(&input_dir) {
-                    register_parquet(ctx, &input, &input_dir).await?;
-                } else {
-                    ctx.register_batch(&input, RecordBatch::new_empty(schema))
-                        .map_err(query("preparing the input rows"))?;
-                }
+            Input::Materialized(sql, relations) => {
+                // Costly to compute, and the reconciliation reads its input once per chunk:
+                // written once, chunk by chunk of tickets.
+                write_chunks(ctx, sql, &stage.dir.join(&input), &input, chunks, |i| {
+                    register_chunk(ctx, relations, TICKET_KEY, chunks, i)
+                })
+                .await?;
             }
         }
 
         let plan_name = format!("plan_{name}");
-        let plan_dir = stage.dir.join(&plan_name);
-        ctx.sql(&reconcile_sql(target, &input, &stored, mode))
-            .await
-            .map_err(query("planning the reconciliation"))?
-            .write_parquet(
-                plan_dir.to_string_lossy().as_ref(),
-                datafusion::dataframe::DataFrameWriteOptions::new(),
-                None,
-            )
-            .await
-            .map_err(query("reconciling the input with the stored table"))?;
-        register_parquet(ctx, &plan_name, &plan_dir).await?;
+        let sql = reconcile_sql(
+            target,
+            &format!("{input}_chunk"),
+            &format!("{stored}_chunk"),
+            mode,
+        );
+        let relations = [input.as_str(), stored.as_str()];
+        write_chunks(
+            ctx,
+            &sql,
+            &stage.dir.join(&plan_name),
+            &plan_name,
+            chunks,
+            |i| register_chunk(ctx, &relations, target.key, chunks, i),
+        )
+        .await?;
 
         let mut counts = TableCounts::default();
         let by_action = ctx
@@ -596,8 +712,13 @@ impl Run<'_> {
                 ))
                 .await
                 .map_err(query("selecting the rows to commit"))?;
-            let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
-            table = merge(ctx, table, source, &columns, target.key, true, name).await?;
+            table = if counts.updated == 0 {
+                // Only new keys: an append commits them without joining the stored table.
+                append(ctx, table, source, name).await?
+            } else {
+                let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
+                merge(ctx, table, source, &columns, target.key, true, name).await?
+            };
         }
         Ok(Applied {
             table: name,
@@ -848,7 +969,7 @@ fn snapshot_events_sql() -> String {
                 lag(status) OVER ({order}) AS _ls,
                 lag(assignee) OVER ({order}) AS _la,
                 lag(priority) OVER ({order}) AS _lp
-            FROM {STAGED}
+            FROM {STAGED}_chunk
         ),
         p AS (
             SELECT s.*,
@@ -856,7 +977,7 @@ fn snapshot_events_sql() -> String {
                 CASE WHEN s._n > 1 THEN s._ls ELSE b.status END AS _ps,
                 CASE WHEN s._n > 1 THEN s._la ELSE b.assignee END AS _pa,
                 CASE WHEN s._n > 1 THEN s._lp ELSE b.priority END AS _pp
-            FROM s LEFT JOIN tickets_before b
+            FROM s LEFT JOIN tickets_before_chunk b
                 ON b.ticket_id = s.ticket_id AND b.source_system = s.source_system
         ),
         e AS (
@@ -909,13 +1030,13 @@ fn derived_tickets_sql() -> String {
         .map(|c| latest(c))
         .collect();
     format!(
-        "WITH k AS (SELECT DISTINCT ticket_id, source_system FROM {STAGED}),
+        "WITH k AS (SELECT DISTINCT ticket_id, source_system FROM {STAGED}_chunk),
         e AS (
             SELECT e.event_id, e.ticket_id, e.source_system, e.ts, e.event_type, e.actor_role,
                 e.to_status, e.value,
                 row_number() OVER (PARTITION BY e.ticket_id, e.source_system, e.event_type
                     ORDER BY e.ts DESC, e.event_id DESC) AS _r
-            FROM events_now e
+            FROM events_now_chunk e
             JOIN k ON e.ticket_id = k.ticket_id AND e.source_system = k.source_system
         ),
         st AS (
@@ -948,7 +1069,7 @@ fn derived_tickets_sql() -> String {
         ),
         a AS (
             SELECT ticket_id, source_system, max(ts) AS _ts, {latest}
-            FROM {STAGED_ATTRIBUTES} GROUP BY ticket_id, source_system
+            FROM {STAGED_ATTRIBUTES}_chunk GROUP BY ticket_id, source_system
         )
         SELECT ea.ticket_id, ea.source_system, ea.created_at, ea.updated_at, {attributes},
             CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at
@@ -965,10 +1086,29 @@ fn derived_tickets_sql() -> String {
         FROM ea
         LEFT JOIN sa ON sa.ticket_id = ea.ticket_id AND sa.source_system = ea.source_system
         LEFT JOIN a ON a.ticket_id = ea.ticket_id AND a.source_system = ea.source_system
-        LEFT JOIN stored_tickets t ON t.ticket_id = ea.ticket_id AND t.source_system = ea.source_system",
+        LEFT JOIN stored_tickets_chunk t ON t.ticket_id = ea.ticket_id AND t.source_system = ea.source_system",
         latest = latest.join(",\n                "),
         attributes = attributes.join(",\n            "),
     )
+}
+
+/// Append the rows of `source`, all with keys `table` lacks, to `table` in one commit.
+async fn append(
+    ctx: &SessionContext,
+    table: DeltaTable,
+    source: datafusion::dataframe::DataFrame,
+    name: &'static str,
+) -> Result<DeltaTable, IngestError> {
+    table
+        .write(Vec::new())
+        .with_input_plan(source.logical_plan().clone())
+        .with_save_mode(deltalake::protocol::SaveMode::Append)
+        .with_session_state(Arc::new(ctx.state()))
+        .await
+        .map_err(|source| IngestError::Commit {
+            table: name,
+            source: Box::new(source),
+        })
 }
 
 /// MERGE `source` into `table`, matching rows on the `key` columns: insert the rows of `source`

@@ -12,6 +12,7 @@
 //!
 //! The mappings themselves are validated in [`crate::config::sources`].
 
+mod bucket;
 pub mod load;
 pub mod mapper;
 pub mod reader;

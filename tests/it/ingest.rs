@@ -585,3 +585,53 @@ fn malformed_lines_and_bad_values_of_an_ndjson_export_are_quarantined() {
         .sql("SELECT count(*) AS n FROM tickets")
         .contains("| 0 |"));
 }
+
+/// A run split into chunks of keys (`KPI_INGEST_CHUNK_ROWS`, here two rows per chunk) gives
+/// the same tables, counts and quarantine as a run in one piece, for every shape and for an
+/// export that overlaps what is stored.
+#[test]
+fn chunked_runs_give_the_same_tables_as_whole_ones() {
+    let (whole, chunked) = (Ws::new(), Ws::new());
+    let runs: [(&str, &str, &str); 5] = [
+        ("desk", "a.csv", TICKETS_A),
+        ("desk", "b.csv", TICKETS_B),
+        ("log", "events.csv", EVENTS),
+        ("audit", "audit.csv", SNAPSHOTS),
+        ("desk", "a.csv", TICKETS_A),
+    ];
+    for (source, file, text) in runs {
+        let expected = whole.ingest(source, &[whole.export(file, text)]);
+        let out = kpi(&chunked)
+            .env("KPI_INGEST_CHUNK_ROWS", "2")
+            .args(["ingest", "--json", "--source", source])
+            .arg(chunked.export(file, text))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for (table, counts) in &expected.tables {
+            let got = &json["tables"][table];
+            assert_eq!(
+                (got["inserted"].as_u64(), got["updated"].as_u64()),
+                (Some(counts.inserted), Some(counts.updated)),
+                "{source} {file}: {table}"
+            );
+            assert_eq!(got["unchanged"].as_u64(), Some(counts.unchanged));
+            assert_eq!(got["quarantined"].as_u64(), Some(counts.quarantined));
+        }
+        // Quarantine names the files, which are in each workspace's folder.
+        let contents = |ws: &Ws| {
+            let root = ws.root().display().to_string();
+            ws.contents().replace(&root, "<workspace>")
+        };
+        assert_eq!(
+            contents(&whole),
+            contents(&chunked),
+            "after {source} {file}"
+        );
+    }
+}
