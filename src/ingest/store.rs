@@ -152,8 +152,11 @@ pub async fn provider(
     table
         .update_datafusion_session(&ctx.state())
         .map_err(delta_err(path))?;
+    // The session's scan settings (the ingest session reads strings as `Utf8`, not views that
+    // keep whole buffers of the table alive and make sorts reserve for them).
     table
         .table_provider()
+        .with_session(Arc::new(ctx.state()))
         .await
         .map_err(|e| delta_err(path)(DeltaTableError::from(e)))
 }
