@@ -406,11 +406,9 @@ async fn run(
 }
 
 /// The memory a chunk's SQL may reserve (MiB) unless `KPI_INGEST_MEMORY_MB` says otherwise:
-/// sorts beyond it spill to the staging folder. Reservations overstate what is held: a sort in
-/// the derivation of tickets from 1M tickets' events asks for 840 MB for one batch, whatever
-/// the chunk size (it is counted with the buffers of the whole stored table it was read
-/// from), so 1 and 2 GiB pools fail there while the process's peak stays near 1.3 GB.
-const DEFAULT_MEMORY_MB: usize = 4096;
+/// sorts beyond it spill to the staging folder. With it, 1M generated tickets ingest in every
+/// shape with a peak of 1.3–1.7 GB (BENCHMARKS.md).
+const DEFAULT_MEMORY_MB: usize = 1024;
 
 fn memory_limit() -> usize {
     std::env::var("KPI_INGEST_MEMORY_MB")
