@@ -555,16 +555,27 @@ async fn register_chunk(
         } else {
             String::new()
         };
-        let view = ctx
-            .sql(&format!("SELECT * FROM {relation}{filter}"))
-            .await
-            .map_err(query("planning a chunk of the input"))?
-            .into_view();
-        let name = format!("{relation}_chunk");
-        let _ = ctx.deregister_table(&name);
-        ctx.register_table(&name, view)
-            .map_err(query("planning a chunk of the input"))?;
+        register_view(
+            ctx,
+            &format!("{relation}_chunk"),
+            &format!("SELECT * FROM {relation}{filter}"),
+            "planning a chunk of the input",
+        )
+        .await?;
     }
+    Ok(())
+}
+
+/// Register (or re-register) the query `sql` as the view `name`.
+async fn register_view(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+    context: &str,
+) -> Result<(), IngestError> {
+    let view = ctx.sql(sql).await.map_err(query(context))?.into_view();
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, view).map_err(query(context))?;
     Ok(())
 }
 
@@ -633,16 +644,9 @@ impl Run<'_> {
         let stored = format!("stored_{name}");
         register(ctx, &stored, &table, &path).await?;
         let input = format!("input_{name}");
-        let _ = ctx.deregister_table(&input);
         match input_sql {
             Input::View(sql) => {
-                let view = ctx
-                    .sql(sql)
-                    .await
-                    .map_err(query("planning the input rows"))?
-                    .into_view();
-                ctx.register_table(&input, view)
-                    .map_err(query("planning the input rows"))?;
+                register_view(ctx, &input, sql, "planning the input rows").await?;
             }
             Input::Materialized(sql, relations) => {
                 // Costly to compute, and the reconciliation reads its input once per chunk:
