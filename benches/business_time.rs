@@ -152,7 +152,11 @@ fn end_to_end(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let ws = workspace();
     let ctx: SessionContext = runtime.block_on(async {
-        let ctx = kpi::session::session(&ws).await.expect("session");
+        let ctx = kpi::session::Session::builder(&ws)
+            .build()
+            .expect("session")
+            .context()
+            .clone();
         ctx.register_parquet(
             "t",
             path.to_string_lossy().as_ref(),

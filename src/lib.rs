@@ -2,9 +2,11 @@
 //!
 //! The library holds every capability; the `kpi` binary is a thin command-line layer over it.
 //! - [`calendar`]: business calendars and the business-time index (no DataFusion).
+//! - [`tables`]: the canonical table model: columns, keys, vocabularies, Delta access.
 //! - [`config`]: `kpi.toml`, parsed strictly and validated.
 //! - [`workspace`]: finding, loading and creating workspaces.
 //! - [`functions`]: the business-time SQL functions.
+//! - [`history`]: the ticket-history rules (status, first response, resolution, reopens).
 //! - [`generate`]: deterministic synthetic help-desk exports in three shapes.
 //! - [`ingest`]: help-desk exports into the canonical ticket and event tables.
 //! - [`session`]: the DataFusion session of a workspace.
@@ -14,7 +16,9 @@ pub mod calendar;
 pub mod config;
 pub mod functions;
 pub mod generate;
+pub mod history;
 pub mod ingest;
 pub mod session;
 pub mod shell;
+pub mod tables;
 pub mod workspace;

@@ -1,4 +1,5 @@
-//! The `kpi` command line: parse arguments, run, report errors on stderr with an exit code.
+//! The `kpi` command line: parse arguments, run on one tokio runtime, report errors on stderr
+//! with an exit code.
 
 mod cli;
 
@@ -24,8 +25,15 @@ fn main() -> ExitCode {
             };
         }
     };
-    match cli::run(args) {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the runtime: {e}"))
+        .and_then(|runtime| runtime.block_on(cli::run(args)));
+    match result {
         Ok(code) => code,
+        // The reader of standard output went away (`| head`): nothing more to say.
+        Err(err) if cli::output::closed_by_reader(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
             // Library errors often repeat their cause in their own message: print a cause only

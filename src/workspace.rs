@@ -2,6 +2,8 @@
 //!
 //! Resolution order: an explicit folder (`--workspace` or `KPI_WORKSPACE`), the current
 //! directory when it holds a `kpi.toml`, else the sample workspace bundled with the sources.
+//! The bundled workspace is for reading only: commands that write need a workspace that was
+//! given or found ([`Workspace::require_writable`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,8 +32,11 @@ pub enum WorkspaceError {
     #[error("{} is not a workspace: it has no {CONFIG_FILE} (create one with `kpi init {}`)", dir.display(), dir.display())]
     NotAWorkspace { dir: PathBuf },
     /// No workspace given, none in the current directory, and the bundled one is missing.
-    #[error("no workspace: pass --workspace DIR, set KPI_WORKSPACE, or run in a folder with a {CONFIG_FILE} (the bundled sample workspace {BUNDLED} is missing)")]
-    NoneFound,
+    #[error("no workspace: pass --workspace DIR, set KPI_WORKSPACE, or run in a folder with a {CONFIG_FILE}; the bundled sample workspace is missing (expected at {}: this binary was moved away from its sources), and `kpi init DIR` creates a workspace", bundled.display())]
+    NoneFound { bundled: PathBuf },
+    /// A command that writes was about to use the bundled sample workspace.
+    #[error("{command} writes into a workspace, and none was given or found (no --workspace, no KPI_WORKSPACE, no {CONFIG_FILE} in the current directory); the bundled sample workspace is read-only. Create one with `kpi init DIR`, then run `kpi --workspace DIR {}…` or run it inside DIR", command.trim_start_matches("kpi ").to_string() + " ")]
+    ReadOnlySample { command: String },
     /// `kpi init` would overwrite an existing configuration.
     #[error("{} already exists; kpi init never overwrites a workspace", path.display())]
     AlreadyExists { path: PathBuf },
@@ -63,19 +68,38 @@ pub struct Workspace {
 impl Workspace {
     /// Find the workspace to use (see the module documentation) and load it.
     pub fn discover(explicit: Option<&Path>) -> Result<Workspace, WorkspaceError> {
+        let cwd = std::env::current_dir().ok();
+        Workspace::discover_from(explicit, cwd.as_deref(), Path::new(BUNDLED))
+    }
+
+    /// [`Workspace::discover`] with the current directory and the bundled workspace given.
+    fn discover_from(
+        explicit: Option<&Path>,
+        cwd: Option<&Path>,
+        bundled: &Path,
+    ) -> Result<Workspace, WorkspaceError> {
         if let Some(dir) = explicit {
             return Workspace::open(dir, Origin::Explicit);
         }
-        if let Ok(cwd) = std::env::current_dir() {
-            if cwd.join(CONFIG_FILE).is_file() {
-                return Workspace::open(&cwd, Origin::CurrentDir);
-            }
+        if let Some(cwd) = cwd.filter(|cwd| cwd.join(CONFIG_FILE).is_file()) {
+            return Workspace::open(cwd, Origin::CurrentDir);
         }
-        let bundled = Path::new(BUNDLED);
         if bundled.join(CONFIG_FILE).is_file() {
             return Workspace::open(bundled, Origin::Bundled);
         }
-        Err(WorkspaceError::NoneFound)
+        Err(WorkspaceError::NoneFound {
+            bundled: bundled.to_path_buf(),
+        })
+    }
+
+    /// Refuse to let `command` write into the bundled sample workspace.
+    pub fn require_writable(&self, command: &str) -> Result<(), WorkspaceError> {
+        match self.origin {
+            Origin::Bundled => Err(WorkspaceError::ReadOnlySample {
+                command: command.to_string(),
+            }),
+            Origin::Explicit | Origin::CurrentDir => Ok(()),
+        }
     }
 
     /// Load the workspace in `dir`.
@@ -151,6 +175,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("is not a workspace"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_bundled_workspace_is_named_and_the_sample_is_read_only() {
+        let empty = tempfile::tempdir().unwrap();
+        let gone = empty.path().join("sample_data");
+        let err = Workspace::discover_from(None, Some(empty.path()), &gone)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bundled sample workspace is missing"), "{err}");
+        assert!(err.contains(&gone.display().to_string()), "{err}");
+        assert!(err.contains("kpi init"), "{err}");
+
+        let ws = Workspace::discover_from(None, Some(empty.path()), Path::new(BUNDLED)).unwrap();
+        assert_eq!(ws.origin, Origin::Bundled);
+        let err = ws.require_writable("kpi ingest").unwrap_err().to_string();
+        assert!(err.contains("read-only") && err.contains("kpi init DIR"), "{err}");
+        assert!(err.contains("kpi --workspace DIR ingest"), "{err}");
+        let explicit = Workspace::discover_from(Some(Path::new(BUNDLED)), None, &gone).unwrap();
+        assert!(explicit.require_writable("kpi ingest").is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `kpi calendar`: list calendars, show their days, measure business time between instants.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -41,6 +42,7 @@ pub enum CalendarCommand {
 const MAX_DAYS: i64 = 3_700;
 
 pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
+    let mut out = super::output::stdout();
     let calendars = &ws.calendars;
     match command {
         CalendarCommand::List => {
@@ -56,7 +58,7 @@ pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
                 };
                 table.add_row([name, cal.timezone().name(), default]);
             }
-            println!("{table}");
+            writeln!(out, "{table}")?;
         }
         CalendarCommand::Show { name, from, to } => {
             let name = calendars.resolve(name.as_deref())?;
@@ -68,7 +70,7 @@ pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
             if (to - from).num_days() >= MAX_DAYS {
                 bail!("--from {from} --to {to} spans more than {MAX_DAYS} days; show a shorter period");
             }
-            println!("calendar {name} ({})", cal.timezone().name());
+            writeln!(out, "calendar {name} ({})", cal.timezone().name())?;
             let mut table = Table::new();
             table.load_preset(presets::ASCII_MARKDOWN);
             table.set_header(["date", "day", "business hours (local)", "hours", "holiday"]);
@@ -95,8 +97,8 @@ pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
                     day.holiday.unwrap_or_default(),
                 ]);
             }
-            println!("{table}");
-            println!("total: {:.2} business hours", total as f64 / 3.6e9);
+            writeln!(out, "{table}")?;
+            writeln!(out, "total: {:.2} business hours", total as f64 / 3.6e9)?;
         }
         CalendarCommand::Between { name, start, end } => {
             let cal = calendars.calendar(&name)?;
@@ -111,13 +113,14 @@ pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
                     .map(|(d, s)| format!("{d} {}", wall(s)))
                     .unwrap_or_default()
             };
-            println!("calendar:         {name} ({})", tz.name());
-            println!("start:            {} ({} local)", format_utc(a), local(a));
-            println!("end:              {} ({} local)", format_utc(b), local(b));
-            println!("business seconds: {}", micros / MICROS);
-            println!("business hours:   {:.4}", micros as f64 / 3.6e9);
+            writeln!(out, "calendar:         {name} ({})", tz.name())?;
+            writeln!(out, "start:            {} ({} local)", format_utc(a), local(a))?;
+            writeln!(out, "end:              {} ({} local)", format_utc(b), local(b))?;
+            writeln!(out, "business seconds: {}", micros / MICROS)?;
+            writeln!(out, "business hours:   {:.4}", micros as f64 / 3.6e9)?;
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

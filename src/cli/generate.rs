@@ -1,7 +1,7 @@
 //! `kpi generate --tickets N --out DIR`: synthetic help-desk exports in three shapes (the
 //! simulation lives in `kpi::generate`; this file parses options and reports).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -59,7 +59,9 @@ pub fn run(ws: &Workspace, args: GenerateArgs) -> Result<ExitCode> {
     let result = job.run(&ws.calendars, &args.out, &bar);
     bar.0.finish_and_clear();
     let summary = result?;
-    println!("{}", summary_line(&summary, &args.out, started.elapsed()));
+    let mut out = super::output::stdout();
+    writeln!(out, "{}", summary_line(&summary, &args.out, started.elapsed()))?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

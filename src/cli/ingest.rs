@@ -1,6 +1,6 @@
 //! `kpi ingest --source NAME FILE…`: export files into the workspace's tables.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,9 +26,29 @@ pub struct IngestArgs {
     /// Print the summary as JSON on standard output (no progress bar).
     #[arg(long)]
     json: bool,
+    /// Rows each reconciliation step handles at once: smaller chunks hold less in memory and
+    /// read the input more often.
+    #[arg(
+        long,
+        env = "KPI_INGEST_CHUNK_ROWS",
+        value_name = "ROWS",
+        default_value_t = load::Options::CHUNK_ROWS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    chunk_rows: u64,
+    /// Memory (MiB) the reconciliation's SQL may use before it spills to disk (at least 64).
+    #[arg(
+        long,
+        env = "KPI_INGEST_MEMORY_MB",
+        value_name = "MIB",
+        default_value_t = load::Options::MEMORY_MB as u64,
+        value_parser = clap::value_parser!(u64).range(load::Options::MIN_MEMORY_MB as u64..)
+    )]
+    memory_mb: u64,
 }
 
-pub fn run(ws: &Workspace, args: IngestArgs) -> Result<ExitCode> {
+pub async fn run(ws: &Workspace, args: IngestArgs) -> Result<ExitCode> {
+    ws.require_writable("kpi ingest")?;
     let mapping = ws
         .config
         .sources
@@ -52,21 +72,21 @@ pub fn run(ws: &Workspace, args: IngestArgs) -> Result<ExitCode> {
         })?;
     let files = expand(&args.files)?;
     let bar = Bar::new(!args.json && std::io::stderr().is_terminal());
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the ingest runtime")?;
-    let result = runtime.block_on(load::ingest(
-        &ws.config.data_dir,
-        mapping,
-        &files,
-        args.strict,
-        &bar,
-    ));
+    let options = load::Options {
+        strict: args.strict,
+        chunk_rows: args.chunk_rows,
+        memory_mb: usize::try_from(args.memory_mb).context("--memory-mb is too large")?,
+    };
+    let result = load::ingest(&ws.config.data_dir, mapping, &files, &options, &bar).await;
     bar.bar.finish_and_clear();
     let report = result?;
+    let mut out = super::output::stdout();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_summary(&report);
+        print_summary(&report, &mut out)?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -93,18 +113,20 @@ fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn print_summary(report: &IngestReport) {
+fn print_summary(report: &IngestReport, out: &mut dyn Write) -> std::io::Result<()> {
     for file in &report.files {
-        println!(
+        writeln!(
+            out,
             "{}: {} rows, {} quarantined",
             file.path, file.rows, file.quarantined
-        );
+        )?;
     }
     for (table, counts) in &report.tables {
-        if *table == kpi::ingest::store::QUARANTINE {
+        if *table == kpi::tables::QUARANTINE.name {
             continue;
         }
-        println!(
+        writeln!(
+            out,
             "{table}: {} read, {} inserted, {} updated, {} unchanged, {} quarantined (version {})",
             counts.read,
             counts.inserted,
@@ -112,12 +134,16 @@ fn print_summary(report: &IngestReport) {
             counts.unchanged,
             counts.quarantined,
             counts.version
-        );
+        )?;
     }
     let quarantined: u64 = report.tables.values().map(|c| c.quarantined).sum();
     if quarantined > 0 {
-        println!("rejected rows and their reasons: SELECT * FROM quarantine");
+        writeln!(
+            out,
+            "rejected rows and their reasons: SELECT * FROM quarantine"
+        )?;
     }
+    Ok(())
 }
 
 /// A progress bar on standard error when it is a terminal; silent otherwise.

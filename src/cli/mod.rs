@@ -4,8 +4,10 @@
 mod calendar;
 mod generate;
 mod ingest;
+pub mod output;
 mod sql;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,20 +57,22 @@ enum Command {
 }
 
 /// Run a parsed command line; the exit code on success.
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init { dir } => {
             let path = workspace::init(&dir)?;
-            println!("created {}", path.display());
+            let mut out = output::stdout();
+            writeln!(out, "created {}", path.display())?;
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
-            sql::run(&ws, args)
+            sql::run(&ws, args).await
         }
         Command::Ingest(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
-            ingest::run(&ws, args)
+            ingest::run(&ws, args).await
         }
         Command::Calendar(command) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;

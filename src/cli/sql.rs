@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
 use clap::Args;
 
+use kpi::session::{options::parse_as_of, Session};
 use kpi::shell::{self, Format};
 use kpi::workspace::Workspace;
 
@@ -26,9 +28,50 @@ pub struct SqlArgs {
     /// Output format of query results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Evaluate as of this instant (RFC 3339, e.g. 2026-06-30T23:59:59Z) instead of now: the
+    /// `kpi.as_of` setting, which `SET kpi.as_of = '…'` also changes.
+    #[arg(long, value_name = "INSTANT", value_parser = as_of)]
+    as_of: Option<DateTime<Utc>>,
+    /// Memory queries may use before sorts, joins and aggregations spill to disk: bytes, or
+    /// with a unit (512M, 4G). Default: unlimited.
+    #[arg(long, env = "KPI_MEMORY_LIMIT", value_name = "SIZE", value_parser = memory_size)]
+    memory_limit: Option<usize>,
 }
 
-pub fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
+fn as_of(value: &str) -> Result<DateTime<Utc>, String> {
+    parse_as_of(value)?.ok_or_else(|| "give an instant; 'now' is the default".to_string())
+}
+
+/// A size in bytes: `1073741824`, `512M`, `4G`, `1.5GB` (binary units).
+pub fn memory_size(value: &str) -> Result<usize, String> {
+    let text = value.trim().to_ascii_uppercase();
+    let text = text.strip_suffix('B').unwrap_or(&text);
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let scale: f64 = match unit {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown unit in '{value}': use K, M, G or T")),
+    };
+    let bytes = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| n * scale)
+        .ok_or_else(|| format!("invalid size '{value}': use a positive number such as 512M or 4G"))?;
+    if bytes < 16.0 * 1024.0 * 1024.0 {
+        return Err(format!("size '{value}' is too small: give at least 16M"));
+    }
+    Ok(bytes.min(usize::MAX as f64) as usize)
+}
+
+pub async fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
     let sql = match (&args.command, &args.file) {
         (Some(sql), _) => sql.clone(),
         (None, Some(file)) => std::fs::read_to_string(file)
@@ -47,14 +90,29 @@ pub fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
             sql
         }
     };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-    runtime.block_on(async {
-        let ctx = kpi::session::session(ws).await?;
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        let result = shell::run_sql(&ctx, &sql, args.format, &mut out).await;
-        out.flush().context("cannot write to standard output")?;
-        result?;
-        Ok(ExitCode::SUCCESS)
-    })
+    let session = Session::builder(ws)
+        .url_tables(true)
+        .as_of(args.as_of)
+        .memory_limit(args.memory_limit)
+        .build()?;
+    let mut out = super::output::stdout();
+    shell::run_sql(&session, &sql, args.format, &mut out).await?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(memory_size("512M"), Ok(512 << 20));
+        assert_eq!(memory_size("4gb"), Ok(4 << 30));
+        assert_eq!(memory_size("1.5G"), Ok(3 << 29));
+        assert_eq!(memory_size("67108864"), Ok(64 << 20));
+        assert!(memory_size("12Q").unwrap_err().contains("'12Q'"));
+        assert!(memory_size("-1G").is_err());
+        assert!(memory_size("1K").unwrap_err().contains("too small"));
+    }
 }

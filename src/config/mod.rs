@@ -6,6 +6,7 @@
 
 mod calendars;
 mod error;
+mod formats;
 pub mod sources;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use toml::Spanned;
 use crate::calendar::Calendar;
 
 pub use error::ConfigError;
+pub use formats::TimestampFormat;
 pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping};
 
 /// The configuration file name that marks a folder as a workspace.

@@ -11,8 +11,9 @@ use toml::Spanned;
 
 use super::calendars::parse_timezone;
 use super::{ConfigError, Source};
-use crate::ingest::schema::{self, EVENT_COLUMNS, TICKET_COLUMNS};
-use crate::ingest::timestamp::TimestampFormat;
+use super::formats::TimestampFormat;
+use crate::tables::columns::{EVENT_COLUMNS, TICKET_COLUMNS};
+use crate::tables::{ActorRole, Priority, Status, Vocabulary};
 
 /// What one row of an export describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +79,10 @@ pub const TICKET_ATTRIBUTES: &[&str] = &[
 /// Canonical columns whose source values can be mapped, and the vocabulary they map to
 /// (empty: any value).
 pub const MAPPABLE: &[(&str, &[&str])] = &[
-    ("status", schema::STATUSES),
-    ("priority", schema::PRIORITIES),
+    ("status", Status::NAMES),
+    ("priority", Priority::NAMES),
     ("event_type", &[]),
-    ("actor_role", schema::ACTOR_ROLES),
+    ("actor_role", ActorRole::NAMES),
     ("channel", &[]),
 ];
 

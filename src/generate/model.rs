@@ -4,55 +4,33 @@
 
 use super::random::Rand;
 
-/// Canonical statuses (`crate::ingest::schema::STATUSES`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    New,
-    Open,
-    Pending,
-    OnHold,
-    Resolved,
-    Closed,
-}
+pub use crate::tables::{Priority, Status};
 
-impl Status {
-    /// Resolved or closed.
-    pub fn is_resolved(self) -> bool {
-        matches!(self, Status::Resolved | Status::Closed)
-    }
-}
-
-/// Canonical priorities, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Priority {
-    Low,
-    Normal,
-    High,
-    Urgent,
-}
-
-impl Priority {
-    const ALL: [Priority; 4] = [
-        Priority::Low,
-        Priority::Normal,
-        Priority::High,
-        Priority::Urgent,
-    ];
-
+/// How the simulated desk treats each priority.
+pub trait PriorityModel: Sized {
     /// One step up or down, staying within the scale.
-    pub fn shifted(self, up: bool) -> Priority {
+    fn shifted(self, up: bool) -> Self;
+    /// A different priority, one step up (or down at the top of the scale) when `up`, else
+    /// one step down (or up at the bottom).
+    fn changed(self, up: bool) -> Self;
+    /// Business minutes the desk aims to answer within (shapes first-response delays).
+    fn first_response_target(self) -> f64;
+    /// Median business minutes between two agent actions on a ticket.
+    fn work_time(self) -> f64;
+}
+
+impl PriorityModel for Priority {
+    fn shifted(self, up: bool) -> Priority {
         let i = self as usize;
         let j = if up {
             (i + 1).min(3)
         } else {
             i.saturating_sub(1)
         };
-        Priority::ALL[j]
+        <Priority as crate::tables::Vocabulary>::ALL[j]
     }
 
-    /// A different priority, one step up (or down at the top of the scale) when `up`, else
-    /// one step down (or up at the bottom).
-    pub fn changed(self, up: bool) -> Priority {
+    fn changed(self, up: bool) -> Priority {
         let up = match self {
             Priority::Urgent => false,
             Priority::Low => true,
@@ -61,8 +39,7 @@ impl Priority {
         self.shifted(up)
     }
 
-    /// Business minutes the desk aims to answer within (shapes first-response delays).
-    pub fn first_response_target(self) -> f64 {
+    fn first_response_target(self) -> f64 {
         match self {
             Priority::Urgent => 30.0,
             Priority::High => 120.0,
@@ -71,8 +48,7 @@ impl Priority {
         }
     }
 
-    /// Median business minutes between two agent actions on a ticket.
-    pub fn work_time(self) -> f64 {
+    fn work_time(self) -> f64 {
         match self {
             Priority::Urgent => 45.0,
             Priority::High => 150.0,
@@ -479,7 +455,7 @@ mod tests {
         }
         assert_eq!(Priority::Urgent.shifted(true), Priority::Urgent);
         assert_eq!(Priority::Low.shifted(false), Priority::Low);
-        for p in Priority::ALL {
+        for &p in <Priority as crate::tables::Vocabulary>::ALL {
             assert_ne!(p.changed(true), p);
             assert_ne!(p.changed(false), p);
         }

@@ -2,15 +2,16 @@
 //! with business-time delays for agents (the team's calendar, slowed by the team's pressure
 //! that day) and wall-clock delays for customers and automations.
 //!
-//! [`State`] replays updates by the derivation rules every export agrees with: created_at is
-//! the creation, first_response_at the first public reply of an agent, resolved_at the first
-//! entry into resolved or closed, closed_at the entry into closed, reopen_count the moves from
-//! resolved or closed back to an unresolved status, status the last one, updated_at the last
-//! update. Updates at or after the horizon are never recorded.
+//! [`State`] replays updates by the history rules every export agrees with
+//! ([`crate::history`]: first response, resolution, closing, reopens and status come from
+//! there), so the exports' ticket fields are what the ingest derives from their events.
+//! Updates at or after the horizon are never recorded.
 
 use crate::calendar::{BusinessIndex, CalendarError};
+use crate::history::{Event, Replay};
+use crate::tables::{ActorRole, EventType};
 
-use super::model::{self, Channel, People, Priority, Status, Team, OFF_HOURS_CHANNELS};
+use super::model::{self, Channel, People, Priority, PriorityModel, Status, Team, OFF_HOURS_CHANNELS};
 use super::random::Rand;
 use super::timefmt::{ceil_minute, HOUR, MINUTE};
 
@@ -59,10 +60,39 @@ impl Update {
             csat: None,
         }
     }
+
+    /// The events of the history rules this update records, in the order the event export
+    /// lists them: the creation (into `new`), a public reply, a reopening carrying its status
+    /// move, or a plain status change.
+    fn history_events(&self) -> impl Iterator<Item = Event<'static>> {
+        let role = match self.actor {
+            Actor::Customer => ActorRole::Customer,
+            Actor::Agent(_) => ActorRole::Agent,
+            Actor::System => ActorRole::System,
+        };
+        let at = self.at;
+        let reply = self.public_reply.then_some(Event {
+            actor_role: Some(role),
+            ..Event::new(at, EventType::PublicReply)
+        });
+        let kind = if self.created {
+            EventType::Created
+        } else if self.reopened {
+            EventType::Reopened
+        } else {
+            EventType::StatusChanged
+        };
+        let status = self.status.map(|to| Event {
+            actor_role: Some(role),
+            to_status: Some(to),
+            ..Event::new(at, kind)
+        });
+        reply.into_iter().chain(status)
+    }
 }
 
 /// The state of a ticket after some of its updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub status: Status,
     pub priority: Priority,
@@ -73,6 +103,7 @@ pub struct State {
     pub reopens: u32,
     pub csat: Option<u8>,
     pub updated: i64,
+    history: Replay,
 }
 
 impl State {
@@ -87,10 +118,11 @@ impl State {
             reopens: 0,
             csat: None,
             updated: created,
+            history: Replay::new(),
         }
     }
 
-    /// The state after `u`, by the derivation rules.
+    /// The state after `u`, by the history rules.
     pub fn apply(&mut self, u: &Update) {
         if let Some(a) = u.assign {
             self.assignee = Some(a);
@@ -98,21 +130,15 @@ impl State {
         if let Some(p) = u.priority {
             self.priority = p;
         }
-        if u.public_reply && matches!(u.actor, Actor::Agent(_)) && self.first_response.is_none() {
-            self.first_response = Some(u.at);
+        for e in u.history_events() {
+            self.history.apply(&e);
         }
-        if let Some(to) = u.status {
-            if self.status.is_resolved() && !to.is_resolved() {
-                self.reopens += 1;
-            }
-            if to.is_resolved() && self.resolved.is_none() {
-                self.resolved = Some(u.at);
-            }
-            if to == Status::Closed {
-                self.closed = Some(u.at);
-            }
-            self.status = to;
-        }
+        let facts = self.history.facts();
+        self.first_response = facts.first_response_at;
+        self.resolved = facts.resolved_at;
+        self.closed = facts.closed_at;
+        self.reopens = facts.reopen_count;
+        self.status = facts.status.unwrap_or(Status::New);
         if u.csat.is_some() {
             self.csat = u.csat;
         }
@@ -294,6 +320,19 @@ impl Desk<'_> {
             )?,
         };
         let mut status = Status::New;
+        // Some agents triage before they answer: the ticket moves to open, which the history
+        // rules count as the first response when it precedes the first reply.
+        if !channel.is_live() && rng.chance(0.12) {
+            let at = log.last + rng.between(1, 30) * MINUTE;
+            if at < next {
+                let mut u = Update::new(at, Actor::Agent(agent));
+                u.status = Some(Status::Open);
+                if !log.push(u) {
+                    return Ok(());
+                }
+                status = Status::Open;
+            }
+        }
         let mut actions = 0u32;
         let mut reopens = 0u32;
         let mut first_resolution = None;
@@ -478,6 +517,19 @@ mod tests {
             (Some(20), Some(30), Some(60), 1, Status::Closed)
         );
         assert_eq!(s.updated, 60);
+    }
+
+    #[test]
+    fn a_triage_before_the_first_reply_is_the_first_response() {
+        let mut created = update(0, Actor::Customer, Some(Status::New));
+        created.created = true;
+        let mut s = State::new(0, Priority::Normal);
+        s.apply(&created);
+        s.apply(&update(10, Actor::Agent(0), Some(Status::Open)));
+        let mut reply = update(30, Actor::Agent(0), None);
+        reply.public_reply = true;
+        s.apply(&reply);
+        assert_eq!((s.first_response, s.status), (Some(10), Status::Open));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!    independent of the order in which overlapping exports arrive (insert, update, unchanged,
 //!    or a conflict: the same key and version with different content, where the version with
 //!    the greater content hash is kept and the other goes to quarantine).
-//!    A large run does this in chunks of keys ([`chunk_count`]), so that what the SQL holds
+//!    A large run does this in chunks of keys ([`Options::chunk_rows`]), so that what the SQL holds
 //!    in memory is bounded by the chunk rather than by the export.
 //! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
 //!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
@@ -32,10 +32,11 @@ use deltalake::DeltaTable;
 
 use crate::config::{Shape, SourceMapping};
 
+use crate::tables::delta::{self as store, StoreError};
+use crate::tables::{Column, Table, QUARANTINE, TICKETS, TICKET_EVENTS};
+
 use super::records::{attributes_schema, snapshots_schema};
-use super::schema::{events_schema, tickets_schema, Column, EVENT_COLUMNS, TICKET_COLUMNS};
-use super::store::{self, StoreError, TableSpec};
-use super::stream::{self, quarantine_schema, FileStats, Output, StreamError};
+use super::stream::{self, FileStats, Output, StreamError};
 
 /// Records per Arrow batch while reading.
 const BATCH_ROWS: usize = 8_192;
@@ -127,12 +128,45 @@ pub trait Progress {
 pub struct Quiet;
 impl Progress for Quiet {}
 
+/// How a run works: strictness and the tuning of its chunks and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Stop at the first bad row and commit nothing.
+    pub strict: bool,
+    /// Rows a step handles at once: a step reads its inputs once per chunk, and what a chunk's
+    /// sorts, joins and windows hold grows with it (about 1 KB per row of events in memory).
+    pub chunk_rows: u64,
+    /// The memory (MiB) a chunk's SQL may reserve; sorts beyond it spill to the staging folder.
+    /// With the default, 1M generated tickets ingest in every shape with a peak of 1.3–1.7 GB
+    /// (BENCHMARKS.md).
+    pub memory_mb: usize,
+}
+
+impl Options {
+    /// The default rows per chunk.
+    pub const CHUNK_ROWS: u64 = 1_000_000;
+    /// The default memory of a run's SQL, MiB.
+    pub const MEMORY_MB: usize = 1024;
+    /// The least memory a run accepts, MiB.
+    pub const MIN_MEMORY_MB: usize = 64;
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            strict: false,
+            chunk_rows: Options::CHUNK_ROWS,
+            memory_mb: Options::MEMORY_MB,
+        }
+    }
+}
+
 /// Ingest `files` through `mapping` into the tables of `data_dir`.
 pub async fn ingest(
     data_dir: &Path,
     mapping: &SourceMapping,
     files: &[PathBuf],
-    strict: bool,
+    options: &Options,
     progress: &dyn Progress,
 ) -> Result<IngestReport, IngestError> {
     std::fs::create_dir_all(data_dir)
@@ -150,36 +184,11 @@ pub async fn ingest(
             .map_err(io(format!("cannot remove {}", staging_root.display())))?;
     }
     let stage = Stage::new(staging_root.join(format!("run-{}", std::process::id())))?;
-    let result = run(data_dir, mapping, files, strict, progress, &stage).await;
+    let result = run(data_dir, mapping, files, options, progress, &stage).await;
     // The staging folder goes in every case; the lock is released when `lock` drops.
     let _ = std::fs::remove_dir_all(&staging_root);
     drop(lock);
     result
-}
-
-/// A stored table with its columns and key.
-struct Target {
-    spec: TableSpec,
-    columns: &'static [Column],
-    key: &'static [&'static str],
-}
-
-impl Target {
-    fn tickets() -> Target {
-        Target {
-            spec: TableSpec::tickets(),
-            columns: TICKET_COLUMNS,
-            key: &["ticket_id", "source_system"],
-        }
-    }
-
-    fn events() -> Target {
-        Target {
-            spec: TableSpec::events(),
-            columns: EVENT_COLUMNS,
-            key: &["event_id"],
-        }
-    }
 }
 
 /// How the rows of an input are weighed against the stored ones.
@@ -204,14 +213,15 @@ async fn run(
     data_dir: &Path,
     mapping: &SourceMapping,
     files: &[PathBuf],
-    strict: bool,
+    options: &Options,
     progress: &dyn Progress,
     stage: &Stage,
 ) -> Result<IngestReport, IngestError> {
+    let strict = options.strict;
     // 1. Stage.
     let staged_schema = match mapping.shape {
-        Shape::Tickets => tickets_schema(),
-        Shape::Events => events_schema(),
+        Shape::Tickets => TICKETS.schema(),
+        Shape::Events => TICKET_EVENTS.schema(),
         Shape::Snapshots => snapshots_schema(),
     };
     let mut records = Writer::new(stage.dir.join(STAGED), with_lines(&staged_schema));
@@ -219,7 +229,7 @@ async fn run(
         stage.dir.join(STAGED_ATTRIBUTES),
         with_lines(&attributes_schema()),
     );
-    let mut rejected = Writer::new(stage.dir.join(store::QUARANTINE), quarantine_schema());
+    let mut rejected = Writer::new(stage.dir.join(QUARANTINE.name), QUARANTINE.schema());
     let mut reports = Vec::with_capacity(files.len());
     let mut totals = FileStats::default();
     for (index, path) in files.iter().enumerate() {
@@ -260,25 +270,25 @@ async fn run(
     rejected.finish()?;
 
     // 2. Reconcile and commit, table by table.
-    let ctx = ingest_context(&stage.dir.join("spill"))?;
-    let tickets = Target::tickets();
-    let events = Target::events();
+    let ctx = ingest_context(&stage.dir.join("spill"), options.memory_mb)?;
+    let tickets = &TICKETS;
+    let events = &TICKET_EVENTS;
     // Both tables exist after any run, so that every session can query them.
     let mut versions = BTreeMap::new();
-    for target in [&tickets, &events] {
-        let table = store::open_or_create(data_dir, &target.spec).await?;
-        versions.insert(target.spec.name, store::version(&table));
+    for target in [tickets, events] {
+        let table = store::open_or_create(data_dir, target).await?;
+        versions.insert(target.name, store::version(&table));
     }
     let mut tables: BTreeMap<&'static str, TableCounts> = BTreeMap::new();
     let mut conflicts: Vec<RecordBatch> = Vec::new();
     let primary = match mapping.shape {
-        Shape::Tickets => tickets.spec.name,
-        Shape::Events => events.spec.name,
-        Shape::Snapshots => tickets.spec.name,
+        Shape::Tickets => tickets.name,
+        Shape::Events => events.name,
+        Shape::Snapshots => tickets.name,
     };
     if staged_records > 0 {
         register_parquet(&ctx, STAGED, &stage.dir.join(STAGED)).await?;
-        let staged_columns = |target: &Target| {
+        let staged_columns = |target: &Table| {
             format!(
                 "SELECT {}, _file, _line, CAST(NULL AS BIGINT) AS _s FROM {STAGED}",
                 column_list(target.columns, "")
@@ -290,7 +300,7 @@ async fn run(
             stage,
             mapping,
             progress,
-            chunks: chunk_count(staged_records),
+            chunks: staged_records.div_ceil(options.chunk_rows.max(1)).max(1),
         };
         let mut applied = Vec::new();
         match mapping.shape {
@@ -298,7 +308,7 @@ async fn run(
                 let sql = staged_columns(&tickets);
                 applied.push(
                     steps
-                        .apply(&tickets, Input::View(&sql), Mode::Versioned)
+                        .apply(tickets, Input::View(&sql), Mode::Versioned)
                         .await?,
                 );
             }
@@ -306,7 +316,7 @@ async fn run(
                 let sql = staged_columns(&events);
                 applied.push(
                     steps
-                        .apply(&events, Input::View(&sql), Mode::Versioned)
+                        .apply(events, Input::View(&sql), Mode::Versioned)
                         .await?,
                 );
                 if mapping.derive_tickets {
@@ -323,8 +333,8 @@ async fn run(
                         ctx.register_batch(STAGED_ATTRIBUTES, RecordBatch::new_empty(empty))
                             .map_err(query("registering the staged attributes"))?;
                     }
-                    let table = store::open(&events.spec.path(data_dir)).await?;
-                    register(&ctx, "events_now", &table, &events.spec.path(data_dir)).await?;
+                    let table = store::open(&store::table_path(data_dir, events)).await?;
+                    register(&ctx, "events_now", &table, &store::table_path(data_dir, events)).await?;
                     let sql = derived_tickets_sql();
                     applied.push(
                         steps
@@ -340,12 +350,12 @@ async fn run(
             Shape::Snapshots => {
                 // The events first: they diff the first snapshot of each ticket with the
                 // stored ticket as it was before this run.
-                let before = store::open(&tickets.spec.path(data_dir)).await?;
+                let before = store::open(&store::table_path(data_dir, tickets)).await?;
                 register(
                     &ctx,
                     "tickets_before",
                     &before,
-                    &tickets.spec.path(data_dir),
+                    &store::table_path(data_dir, tickets),
                 )
                 .await?;
                 let sql = snapshot_events_sql();
@@ -364,7 +374,7 @@ async fn run(
                 );
                 applied.push(
                     steps
-                        .apply(&tickets, Input::View(&sql), Mode::Versioned)
+                        .apply(tickets, Input::View(&sql), Mode::Versioned)
                         .await?,
                 );
             }
@@ -393,7 +403,7 @@ async fn run(
 
     // 3. Rejected rows: those of the files, then the conflicts.
     let quarantine = record_rejections(&ctx, data_dir, stage, conflicts, progress).await?;
-    versions.insert(store::QUARANTINE, store::version(&quarantine));
+    versions.insert(QUARANTINE.name, store::version(&quarantine));
     for (name, version) in versions {
         tables.entry(name).or_default().version = version;
     }
@@ -403,21 +413,6 @@ async fn run(
         files: reports,
         tables,
     })
-}
-
-/// The memory a chunk's SQL may reserve (MiB) unless `KPI_INGEST_MEMORY_MB` says otherwise:
-/// sorts beyond it spill to the staging folder. With it, 1M generated tickets ingest in every
-/// shape with a peak of 1.3–1.7 GB (BENCHMARKS.md).
-const DEFAULT_MEMORY_MB: usize = 1024;
-
-fn memory_limit() -> usize {
-    std::env::var("KPI_INGEST_MEMORY_MB")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&mb| mb >= 64)
-        .unwrap_or(DEFAULT_MEMORY_MB)
-        * 1024
-        * 1024
 }
 
 /// Rows per Parquet row group in the files a run writes (plans and Delta data files): a row
@@ -430,7 +425,7 @@ const WRITE_ROW_GROUP: usize = 131_072;
 /// than hash joins (which must hold one side in memory), and one partition, which halves the
 /// operators holding memory at once (measured: 3.7 GB peak instead of 5.1 GB on 6.5M
 /// snapshot rows, 6% slower). When the pool runs out, the error names its five largest users.
-fn ingest_context(spill_dir: &Path) -> Result<SessionContext, IngestError> {
+fn ingest_context(spill_dir: &Path, memory_mb: usize) -> Result<SessionContext, IngestError> {
     std::fs::create_dir_all(spill_dir)
         .map_err(io(format!("cannot create {}", spill_dir.display())))?;
     let mut config = datafusion::prelude::SessionConfig::new()
@@ -442,7 +437,7 @@ fn ingest_context(spill_dir: &Path) -> Result<SessionContext, IngestError> {
         .with_target_partitions(1);
     config.options_mut().execution.parquet.max_row_group_size = WRITE_ROW_GROUP;
     let pool = datafusion::execution::memory_pool::TrackConsumersPool::new(
-        datafusion::execution::memory_pool::FairSpillPool::new(memory_limit()),
+        datafusion::execution::memory_pool::FairSpillPool::new(memory_mb.max(Options::MIN_MEMORY_MB) * 1024 * 1024),
         std::num::NonZeroUsize::new(5).expect("5 is not zero"),
     );
     let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
@@ -484,7 +479,7 @@ async fn register(
     table: &DeltaTable,
     path: &Path,
 ) -> Result<(), IngestError> {
-    let provider = store::provider(ctx, table, path).await?;
+    let provider = store::provider(Arc::new(ctx.state()), table, path).await?;
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, provider)
         .map_err(query("registering a stored table"))?;
@@ -514,23 +509,8 @@ struct Run<'a> {
     stage: &'a Stage,
     mapping: &'a SourceMapping,
     progress: &'a dyn Progress,
-    /// Into how many chunks of keys each step splits its rows ([`chunk_count`]).
+    /// Into how many chunks of keys each step splits its rows ([`Options::chunk_rows`]).
     chunks: u64,
-}
-
-/// Rows a step handles at once unless `KPI_INGEST_CHUNK_ROWS` says otherwise. A step reads
-/// its inputs once per chunk, and what a chunk's sorts, joins and windows hold grows with it:
-/// about 1 KB per row of events in memory.
-const DEFAULT_CHUNK_ROWS: u64 = 1_000_000;
-
-/// How many chunks of keys a run with `rows` staged rows splits each step into.
-fn chunk_count(rows: u64) -> u64 {
-    let per_chunk = std::env::var("KPI_INGEST_CHUNK_ROWS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_CHUNK_ROWS);
-    rows.div_ceil(per_chunk).max(1)
 }
 
 /// The key of the ticket a row belongs to, which the derived inputs are chunked by.
@@ -625,7 +605,7 @@ impl Run<'_> {
     /// MERGE.
     async fn apply(
         &self,
-        target: &Target,
+        target: &'static Table,
         input_sql: Input<'_>,
         mode: Mode,
     ) -> Result<Applied, IngestError> {
@@ -637,10 +617,10 @@ impl Run<'_> {
             progress,
             chunks,
         } = *self;
-        let name = target.spec.name;
+        let name = target.name;
         progress.step(&format!("reconciling {name} with the stored table"));
-        let path = target.spec.path(data_dir);
-        let mut table = store::open_or_create(data_dir, &target.spec).await?;
+        let path = store::table_path(data_dir, target);
+        let mut table = store::open_or_create(data_dir, target).await?;
         let stored = format!("stored_{name}");
         register(ctx, &stored, &table, &path).await?;
         let input = format!("input_{name}");
@@ -741,8 +721,8 @@ async fn record_rejections(
     conflicts: Vec<RecordBatch>,
     progress: &dyn Progress,
 ) -> Result<DeltaTable, IngestError> {
-    let mut quarantine = store::open_or_create(data_dir, &TableSpec::quarantine()).await?;
-    let staged_rejects = stage.dir.join(store::QUARANTINE);
+    let mut quarantine = store::open_or_create(data_dir, &QUARANTINE).await?;
+    let staged_rejects = stage.dir.join(QUARANTINE.name);
     let mut sources = Vec::new();
     if has_files(&staged_rejects) {
         register_parquet(ctx, "rejected", &staged_rejects).await?;
@@ -766,17 +746,16 @@ async fn record_rejections(
                 .union(other)
                 .map_err(query("collecting rejected rows"))?;
         }
-        let schema = quarantine_schema();
-        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let columns: Vec<&str> = QUARANTINE.column_names().collect();
         // Every column is the key: a rejected row already recorded is not recorded again.
         quarantine = merge(
             ctx,
             quarantine,
             all,
             &columns,
-            &columns,
+            QUARANTINE.key,
             false,
-            store::QUARANTINE,
+            QUARANTINE.name,
         )
         .await?;
     }
@@ -817,7 +796,7 @@ fn column_list(columns: &[Column], alias: &str) -> String {
 /// a ticket's `updated_at`, or when the export has none the latest of its milestones (a later
 /// export of a ticket knows of later milestones). Events have no versions.
 fn version_sql(table: &str, alias: &str) -> String {
-    if table == super::schema::TICKETS {
+    if table == TICKETS.name {
         format!(
             "coalesce({alias}updated_at, greatest({alias}created_at, {alias}first_response_at, \
              {alias}resolved_at, {alias}closed_at))"
@@ -858,10 +837,10 @@ fn row_hash_sql(columns: &[Column], alias: &str) -> String {
 ///
 /// Versions are compared by [`version_sql`], then by the input's `_s` (a snapshot's sequence
 /// number). In [`Mode::Derived`], an input row replaces the stored one whenever they differ.
-fn reconcile_sql(target: &Target, input: &str, stored: &str, mode: Mode) -> String {
+fn reconcile_sql(target: &Table, input: &str, stored: &str, mode: Mode) -> String {
     let key = target.key;
     let columns = target.columns;
-    let table = target.spec.name;
+    let table = target.name;
     let partition = key.join(", ");
     let join = key
         .iter()
@@ -1011,12 +990,10 @@ fn snapshot_events_sql() -> String {
     )
 }
 
-/// The tickets of the events staged in this run, derived from all their stored events (the
-/// rules are in the README, "Tickets derived from events"), with the latest attributes the
-/// event rows carried; attributes a run does not carry keep their stored values.
+/// The tickets of the events staged in this run, derived from all their stored events by the
+/// history rules ([`crate::history`]), with the latest attributes the event rows carried;
+/// attributes a run does not carry keep their stored values.
 fn derived_tickets_sql() -> String {
-    let resolved = "('resolved', 'closed')";
-    let by_ticket = "PARTITION BY ticket_id, source_system";
     let attribute = |c: &str| {
         format!(
             "CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at \
@@ -1035,62 +1012,26 @@ fn derived_tickets_sql() -> String {
         .collect();
     format!(
         "WITH k AS (SELECT DISTINCT ticket_id, source_system FROM {STAGED}_chunk),
-        e AS (
-            SELECT e.event_id, e.ticket_id, e.source_system, e.ts, e.event_type, e.actor_role,
-                e.to_status, e.value,
-                row_number() OVER (PARTITION BY e.ticket_id, e.source_system, e.event_type
-                    ORDER BY e.ts DESC, e.event_id DESC) AS _r
-            FROM events_now_chunk e
+        ev AS (
+            SELECT e.* FROM events_now_chunk e
             JOIN k ON e.ticket_id = k.ticket_id AND e.source_system = k.source_system
         ),
-        st AS (
-            SELECT ticket_id, source_system, ts, to_status,
-                lag(to_status) OVER ({by_ticket} ORDER BY ts, event_id) AS _prev,
-                first_value(to_status) OVER ({by_ticket} ORDER BY ts, event_id) AS _initial,
-                row_number() OVER ({by_ticket} ORDER BY ts DESC, event_id DESC) AS _last
-            FROM e WHERE to_status IS NOT NULL
-        ),
-        sa AS (
-            SELECT ticket_id, source_system,
-                min(CASE WHEN to_status <> _initial THEN ts END) AS _first_move,
-                min(CASE WHEN to_status IN {resolved} THEN ts END) AS resolved_at,
-                max(CASE WHEN to_status = 'closed' THEN ts END) AS _last_closed,
-                max(CASE WHEN _last = 1 THEN to_status END) AS status,
-                sum(CASE WHEN _prev IN {resolved} AND to_status NOT IN {resolved} THEN 1 ELSE 0 END)
-                    AS _reopens
-            FROM st GROUP BY ticket_id, source_system
-        ),
-        ea AS (
-            SELECT ticket_id, source_system, min(ts) AS created_at, max(ts) AS updated_at,
-                min(CASE WHEN event_type = 'public_reply' AND actor_role = 'agent' THEN ts END)
-                    AS _first_reply,
-                max(CASE WHEN event_type = 'csat_rated' AND _r = 1 THEN try_cast(value AS INT) END)
-                    AS _csat,
-                max(CASE WHEN event_type = 'assigned' AND _r = 1 THEN value END) AS _assigned,
-                sum(CASE WHEN event_type = 'reopened' AND to_status IS NULL THEN 1 ELSE 0 END)
-                    AS _reopen_events
-            FROM e GROUP BY ticket_id, source_system
-        ),
+        h AS ({facts}),
         a AS (
             SELECT ticket_id, source_system, max(ts) AS _ts, {latest}
             FROM {STAGED_ATTRIBUTES}_chunk GROUP BY ticket_id, source_system
         )
-        SELECT ea.ticket_id, ea.source_system, ea.created_at, ea.updated_at, {attributes},
+        SELECT h.ticket_id, h.source_system, h.created_at, h.updated_at, {attributes},
             CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at
-                THEN coalesce(a.assignee, ea._assigned, t.assignee)
-                ELSE coalesce(ea._assigned, t.assignee, a.assignee) END AS assignee,
-            coalesce(sa.status, 'new') AS status,
-            least(ea._first_reply, sa._first_move) AS first_response_at,
-            sa.resolved_at,
-            CASE WHEN sa.status = 'closed' THEN sa._last_closed END AS closed_at,
-            CAST(coalesce(sa._reopens, 0) + ea._reopen_events AS INT) AS reopen_count,
-            CASE WHEN ea._csat BETWEEN 1 AND 5 THEN ea._csat
-                ELSE coalesce(a.csat_score, t.csat_score) END AS csat_score,
+                THEN coalesce(a.assignee, h.assigned, t.assignee)
+                ELSE coalesce(h.assigned, t.assignee, a.assignee) END AS assignee,
+            h.status, h.first_response_at, h.resolved_at, h.closed_at, h.reopen_count,
+            coalesce(h.csat_score, a.csat_score, t.csat_score) AS csat_score,
             '{DERIVED_FILE}' AS _file, arrow_cast(0, 'UInt64') AS _line, CAST(NULL AS BIGINT) AS _s
-        FROM ea
-        LEFT JOIN sa ON sa.ticket_id = ea.ticket_id AND sa.source_system = ea.source_system
-        LEFT JOIN a ON a.ticket_id = ea.ticket_id AND a.source_system = ea.source_system
-        LEFT JOIN stored_tickets_chunk t ON t.ticket_id = ea.ticket_id AND t.source_system = ea.source_system",
+        FROM h
+        LEFT JOIN a ON a.ticket_id = h.ticket_id AND a.source_system = h.source_system
+        LEFT JOIN stored_tickets_chunk t ON t.ticket_id = h.ticket_id AND t.source_system = h.source_system",
+        facts = crate::history::sql::ticket_facts("ev"),
         latest = latest.join(",\n                "),
         attributes = attributes.join(",\n            "),
     )

@@ -9,7 +9,7 @@ use crate::config::sources::MAPPABLE;
 use crate::config::SourceMapping;
 
 use super::reader::Row;
-use super::schema::{self, Kind, EVENT_COLUMNS, TICKET_COLUMNS};
+use crate::tables::{Kind, TICKETS, TICKET_EVENTS};
 use super::timestamp::TimestampParser;
 
 /// A canonical value.
@@ -99,8 +99,9 @@ fn kind_of(column: &str) -> Kind {
     if column == "sequence" {
         return Kind::Integer;
     }
-    schema::column(TICKET_COLUMNS, column)
-        .or_else(|| schema::column(EVENT_COLUMNS, column))
+    TICKETS
+        .column(column)
+        .or_else(|| TICKET_EVENTS.column(column))
         .map_or(Kind::Text, |c| c.kind)
 }
 
@@ -233,7 +234,7 @@ impl Mapper {
                 Ok(Value::Text(text.to_string()))
             }
             Kind::Timestamp => self.timestamps.parse(text).map(Value::Time).map_err(reject),
-            Kind::Integer => parse_integer(text).map(Value::Int).ok_or_else(|| {
+            Kind::Integer | Kind::Count => parse_integer(text).map(Value::Int).ok_or_else(|| {
                 reject(format!(
                     "not an integer ({} expects a whole number)",
                     target.name

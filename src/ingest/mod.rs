@@ -1,24 +1,22 @@
 //! Ingest: help-desk exports (CSV, NDJSON, Parquet) into the canonical `tickets` and
 //! `ticket_events` tables, through the source mappings of `kpi.toml`.
 //!
-//! - [`schema`]: the canonical tables, column by column, and their vocabularies.
 //! - [`reader`]: export files as streams of rows, with line numbers; header resolution.
 //! - [`timestamp`]: timestamps in the source's formats and time zone.
 //! - [`mapper`]: one row's raw values into canonical values, or rejections with reasons.
 //! - [`records`]: canonical tickets and events, their checks, and Arrow batches of them.
 //! - [`stream`]: one file through its mapping into batches of records and quarantined rows.
-//! - [`store`]: the stored Delta Lake tables of a workspace.
 //! - [`load`]: one ingest run: staging, reconciliation with the stored tables, commits.
 //!
-//! The mappings themselves are validated in [`crate::config::sources`].
+//! The mappings themselves are validated in [`crate::config::sources`]; the tables and their
+//! vocabularies are [`crate::tables`]; the rules that derive tickets from their events are
+//! [`crate::history`].
 
 mod bucket;
 pub mod load;
 pub mod mapper;
 pub mod reader;
 pub mod records;
-pub mod schema;
-pub mod store;
 pub mod stream;
 pub mod timestamp;
 

@@ -17,7 +17,7 @@ use datafusion::arrow::error::ArrowError;
 use crate::config::sources::TICKET_ATTRIBUTES;
 
 use super::mapper::{Fields, Rejection, Value};
-use super::schema::{events_schema, tickets_schema};
+use crate::tables::{Kind, TICKETS, TICKET_EVENTS};
 
 /// One row of `tickets`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,7 +339,7 @@ fn ints(values: impl Iterator<Item = Option<i32>>) -> ArrayRef {
 pub fn tickets_batch(rows: &[TicketRecord]) -> Result<RecordBatch, ArrowError> {
     let t = |f: fn(&TicketRecord) -> Option<&str>| texts(rows.iter().map(f));
     RecordBatch::try_new(
-        tickets_schema(),
+        TICKETS.schema(),
         vec![
             t(|r| Some(&r.ticket_id)),
             t(|r| Some(&r.source_system)),
@@ -365,13 +365,13 @@ pub fn tickets_batch(rows: &[TicketRecord]) -> Result<RecordBatch, ArrowError> {
 pub fn attributes_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| {
-        let tickets = tickets_schema();
+        let tickets = TICKETS.schema();
         let fields: Vec<Field> = ["ticket_id", "source_system"]
             .into_iter()
             .map(|n| tickets.field_with_name(n).cloned())
             .chain([Ok(Field::new(
                 "ts",
-                super::schema::Kind::Timestamp.data_type(),
+                Kind::Timestamp.data_type(),
                 false,
             ))])
             .chain(
@@ -409,7 +409,7 @@ pub fn attributes_batch(rows: &[AttributeRecord]) -> Result<RecordBatch, ArrowEr
 pub fn snapshots_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| {
-        let mut fields: Vec<Field> = tickets_schema()
+        let mut fields: Vec<Field> = TICKETS.schema()
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
@@ -436,7 +436,7 @@ pub fn events_batch(rows: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
     let t = |f: fn(&EventRecord) -> Option<&str>| texts(rows.iter().map(f));
     let months: Vec<String> = rows.iter().map(EventRecord::month).collect();
     RecordBatch::try_new(
-        events_schema(),
+        TICKET_EVENTS.schema(),
         vec![
             t(|r| Some(&r.event_id)),
             t(|r| Some(&r.ticket_id)),

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt64Builder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
 use crate::config::{Shape, SourceMapping};
+use crate::tables::QUARANTINE;
 
 use super::mapper::{Mapper, Rejection};
 use super::reader::{ReadError, Row, RowReader};
@@ -111,18 +111,6 @@ pub enum StreamError {
     Sink(String),
 }
 
-/// The schema of quarantined rows.
-pub fn quarantine_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("source", DataType::Utf8, false),
-        Field::new("file", DataType::Utf8, false),
-        Field::new("line", DataType::UInt64, false),
-        Field::new("column", DataType::Utf8, false),
-        Field::new("value", DataType::Utf8, false),
-        Field::new("reason", DataType::Utf8, false),
-    ]))
-}
-
 /// Rejected rows waiting to be written.
 struct Quarantine {
     source: String,
@@ -147,7 +135,7 @@ impl Quarantine {
             Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n]))
         };
         RecordBatch::try_new(
-            quarantine_schema(),
+            QUARANTINE.schema(),
             vec![
                 repeat(&self.source),
                 repeat(&self.file),

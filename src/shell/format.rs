@@ -34,53 +34,137 @@ pub enum OutputError {
     Io(#[from] std::io::Error),
 }
 
-/// Write one statement's result. Statements without result columns (DDL) print nothing.
+/// Rows of a table page: the table format lays out this many rows at a time, so the first
+/// rows of a long result print before the last are computed (as psql does with FETCH_COUNT).
+const PAGE_ROWS: usize = 1_000;
+
+/// Prints one statement's result batch by batch in a [`Format`].
+pub struct Printer<'a> {
+    format: Format,
+    schema: SchemaRef,
+    out: &'a mut dyn Write,
+    csv_started: bool,
+    /// Rows waiting for a table page, and whether a page was printed already.
+    page: Vec<RecordBatch>,
+    paged: bool,
+    /// Rows written so far (the JSON array needs to know whether to open with `[`).
+    rows: usize,
+}
+
+impl<'a> Printer<'a> {
+    /// Start printing a result with `schema` to `out`.
+    pub fn new(schema: SchemaRef, format: Format, out: &'a mut dyn Write) -> Printer<'a> {
+        Printer {
+            format,
+            schema,
+            out,
+            csv_started: false,
+            page: Vec::new(),
+            paged: false,
+            rows: 0,
+        }
+    }
+
+    /// Print (or buffer, for a table page) the next batch.
+    pub fn batch(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        if self.schema.fields().is_empty() {
+            return Ok(());
+        }
+        match self.format {
+            Format::Table => {
+                self.page.push(batch.clone());
+                if self.page.iter().map(RecordBatch::num_rows).sum::<usize>() >= PAGE_ROWS {
+                    self.flush_page()?;
+                }
+            }
+            Format::Csv => {
+                // The header goes with the first batch only.
+                let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(!self.csv_started)
+                    .build(&mut *self.out);
+                writer.write(&nested_as_text(batch)?)?;
+                self.csv_started = true;
+            }
+            Format::Json => {
+                if batch.num_rows() == 0 {
+                    return Ok(());
+                }
+                let mut buffer = Vec::new();
+                {
+                    let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut buffer);
+                    writer.write(batch)?;
+                    writer.finish()?;
+                }
+                // `[a,b]` per batch: joined into one array across batches.
+                let inner = &buffer[1..buffer.len() - 1];
+                self.out.write_all(if self.rows == 0 { b"[" } else { b"," })?;
+                self.out.write_all(inner)?;
+            }
+            Format::Ndjson => {
+                let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut *self.out);
+                writer.write(batch)?;
+                writer.finish()?;
+            }
+        }
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    fn flush_page(&mut self) -> Result<(), OutputError> {
+        if self.page.is_empty() && self.paged {
+            return Ok(());
+        }
+        let text =
+            pretty_format_batches_with_schema(self.schema.clone(), &self.page)?.to_string();
+        self.page.clear();
+        if self.paged {
+            // A continuation: the rows and the closing border, without the header again.
+            for line in text.lines().skip(3) {
+                writeln!(self.out, "{line}")?;
+            }
+        } else {
+            writeln!(self.out, "{text}")?;
+        }
+        self.paged = true;
+        Ok(())
+    }
+
+    /// End the result.
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        if self.schema.fields().is_empty() {
+            return Ok(());
+        }
+        match self.format {
+            Format::Table => self.flush_page()?,
+            Format::Csv => {
+                if !self.csv_started {
+                    let empty = RecordBatch::new_empty(self.schema.clone());
+                    self.batch(&empty)?;
+                }
+            }
+            Format::Json => {
+                self.out
+                    .write_all(if self.rows == 0 { b"[]\n" } else { b"]\n" })?;
+            }
+            Format::Ndjson => {}
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// Write one statement's whole result.
 pub fn write_batches(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), OutputError> {
-    if schema.fields().is_empty() {
-        return Ok(());
+    let mut printer = Printer::new(schema.clone(), format, out);
+    for batch in batches {
+        printer.batch(batch)?;
     }
-    match format {
-        Format::Table => {
-            writeln!(
-                out,
-                "{}",
-                pretty_format_batches_with_schema(schema.clone(), batches)?
-            )?;
-        }
-        Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut *out);
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                writer.write(&nested_as_text(&RecordBatch::new_empty(schema.clone()))?)?;
-            }
-            for batch in batches {
-                writer.write(&nested_as_text(batch)?)?;
-            }
-        }
-        Format::Json => {
-            let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut *out);
-            for batch in batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-            drop(writer);
-            writeln!(out)?;
-        }
-        Format::Ndjson => {
-            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut *out);
-            for batch in batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-        }
-    }
-    Ok(())
+    printer.finish()
 }
 
 /// CSV has no nested values: lists, structs and maps are written as their text form

@@ -8,11 +8,13 @@ mod format;
 use std::io::Write;
 
 use datafusion::error::DataFusionError;
-use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::StreamExt;
 
-pub use format::{write_batches, Format};
+use crate::session::Session;
+
+pub use format::{write_batches, Format, OutputError, Printer};
 
 /// Errors of running SQL.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +31,7 @@ pub enum ShellError {
     },
     /// Results could not be written.
     #[error("cannot write results: {0}")]
-    Output(#[from] format::OutputError),
+    Output(#[from] OutputError),
 }
 
 fn statement_prefix(index: usize, of: usize) -> String {
@@ -40,10 +42,10 @@ fn statement_prefix(index: usize, of: usize) -> String {
     }
 }
 
-/// Run every `;`-separated statement of `sql` in order, writing each result to `out`.
-/// Stops at the first failing statement.
+/// Run every `;`-separated statement of `sql` in order, streaming each result to `out` batch
+/// by batch. Stops at the first failing statement.
 pub async fn run_sql(
-    ctx: &SessionContext,
+    session: &Session,
     sql: &str,
     format: Format,
     out: &mut dyn Write,
@@ -57,15 +59,19 @@ pub async fn run_sql(
             of,
             source: Box::new(source),
         };
-        let plan = ctx
-            .state()
-            .statement_to_plan(statement)
+        let plan = session.plan(statement).await.map_err(wrap)?;
+        let df = session
+            .context()
+            .execute_logical_plan(plan)
             .await
             .map_err(wrap)?;
-        let df = ctx.execute_logical_plan(plan).await.map_err(wrap)?;
         let schema = df.schema().inner().clone();
-        let batches = df.collect().await.map_err(wrap)?;
-        write_batches(&schema, &batches, format, out)?;
+        let mut stream = df.execute_stream().await.map_err(wrap)?;
+        let mut printer = Printer::new(schema, format, out);
+        while let Some(batch) = stream.next().await {
+            printer.batch(&batch.map_err(wrap)?)?;
+        }
+        printer.finish()?;
     }
     Ok(())
 }

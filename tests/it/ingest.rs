@@ -89,7 +89,10 @@ impl Ws {
             &ws.config.data_dir,
             &mapping,
             files,
-            strict,
+            &load::Options {
+                strict,
+                ..Default::default()
+            },
             &Quiet,
         ))
     }
@@ -98,7 +101,7 @@ impl Ws {
     fn sql(&self, sql: &str) -> String {
         let ws = self.workspace();
         runtime().block_on(async {
-            let ctx = kpi::session::session(&ws).await.unwrap();
+            let ctx = kpi::session::Session::builder(&ws).build().unwrap();
             let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
             pretty_format_batches(&batches).unwrap().to_string()
         })

@@ -119,7 +119,12 @@ fn slt_files() -> Vec<PathBuf> {
 /// Run one file in a fresh session; return its failures.
 async fn run_file(path: &Path) -> Vec<String> {
     let workspace = Workspace::open(&workspace_dir(), Origin::Explicit).unwrap();
-    let ctx = kpi::session::session(&workspace).await.unwrap();
+    let ctx = kpi::session::Session::builder(&workspace)
+        .url_tables(true)
+        .build()
+        .unwrap()
+        .context()
+        .clone();
     let mut runner = Runner::new(move || {
         let ctx = ctx.clone();
         async move { Ok::<_, DataFusionError>(Kpi { ctx }) }

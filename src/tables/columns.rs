@@ -1,15 +1,10 @@
-//! The canonical tables every export lands in: `tickets` (one row per ticket, its current
-//! state) and `ticket_events` (the append-only history). Column by column, with the canonical
-//! vocabularies of statuses, priorities, event types and actor roles.
+//! The canonical tables column by column: `tickets` (one row per ticket, its current state),
+//! `ticket_events` (the append-only history) and `quarantine` (rejected rows), each with its
+//! key and partition columns. The README's table reference is generated from these lists.
 
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-
-/// SQL name of the ticket table.
-pub const TICKETS: &str = "tickets";
-/// SQL name of the event table.
-pub const TICKET_EVENTS: &str = "ticket_events";
 
 /// The type of a canonical column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +15,8 @@ pub enum Kind {
     Timestamp,
     /// A 32-bit integer.
     Integer,
+    /// A 64-bit unsigned count (line numbers).
+    Count,
 }
 
 impl Kind {
@@ -28,6 +25,7 @@ impl Kind {
             Kind::Text => DataType::Utf8,
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))),
             Kind::Integer => DataType::Int32,
+            Kind::Count => DataType::UInt64,
         }
     }
 
@@ -37,6 +35,7 @@ impl Kind {
             Kind::Text => "TEXT",
             Kind::Timestamp => "TIMESTAMP (UTC)",
             Kind::Integer => "INT",
+            Kind::Count => "BIGINT UNSIGNED",
         }
     }
 }
@@ -102,7 +101,8 @@ pub const TICKET_COLUMNS: &[Column] = &[
         "first_response_at",
         Kind::Timestamp,
         false,
-        "The first public reply of an agent.",
+        "The first response: the earlier of the first public reply of an agent and the first \
+         move out of the initial status.",
     ),
     col(
         "resolved_at",
@@ -181,28 +181,6 @@ pub const EVENT_COLUMNS: &[Column] = &[
     ),
 ];
 
-/// Canonical statuses, in their usual order.
-pub const STATUSES: &[&str] = &["new", "open", "pending", "on_hold", "resolved", "closed"];
-/// Statuses in which a ticket counts as resolved.
-pub const RESOLVED_STATUSES: &[&str] = &["resolved", "closed"];
-/// Statuses that pause the customer's clock (waiting on the customer or a third party).
-pub const PAUSED_STATUSES: &[&str] = &["pending", "on_hold"];
-/// Canonical priorities, lowest first.
-pub const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
-/// Event types the engine understands; sources may add their own.
-pub const EVENT_TYPES: &[&str] = &[
-    "created",
-    "status_changed",
-    "public_reply",
-    "internal_note",
-    "assigned",
-    "priority_changed",
-    "csat_rated",
-    "reopened",
-];
-/// Who acts.
-pub const ACTOR_ROLES: &[&str] = &["agent", "customer", "system"];
-
 fn schema_of(columns: &[Column]) -> SchemaRef {
     Arc::new(Schema::new(
         columns
@@ -212,22 +190,76 @@ fn schema_of(columns: &[Column]) -> SchemaRef {
     ))
 }
 
-/// The Arrow schema of `tickets`.
-pub fn tickets_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    Arc::clone(SCHEMA.get_or_init(|| schema_of(TICKET_COLUMNS)))
+/// `quarantine`: the rows an ingest rejected, with where they were and why. Every column is
+/// the key: a rejected row already recorded is not recorded again.
+pub const QUARANTINE_COLUMNS: &[Column] = &[
+    col("source", Kind::Text, true, "The source mapping that read the row."),
+    col("file", Kind::Text, true, "The export file, or `(stored)` for a replaced stored row."),
+    col("line", Kind::Count, true, "The row's line in the file (1 is the first line)."),
+    col("column", Kind::Text, true, "The canonical column (or key) at fault."),
+    col("value", Kind::Text, true, "The offending raw value."),
+    col("reason", Kind::Text, true, "Why the row was rejected."),
+];
+
+/// One canonical table: its SQL name, columns, key and partition columns.
+#[derive(Debug)]
+pub struct Table {
+    /// The name users type in SQL, and the table's folder under `data/`.
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    /// The columns that identify a row: no two stored rows share them.
+    pub key: &'static [&'static str],
+    /// The Delta partition columns.
+    pub partition_by: &'static [&'static str],
+    schema: OnceLock<SchemaRef>,
 }
 
-/// The Arrow schema of `ticket_events`.
-pub fn events_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    Arc::clone(SCHEMA.get_or_init(|| schema_of(EVENT_COLUMNS)))
+impl Table {
+    const fn new(
+        name: &'static str,
+        columns: &'static [Column],
+        key: &'static [&'static str],
+        partition_by: &'static [&'static str],
+    ) -> Table {
+        Table {
+            name,
+            columns,
+            key,
+            partition_by,
+            schema: OnceLock::new(),
+        }
+    }
+
+    /// The table's Arrow schema (required columns are not nullable).
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(self.schema.get_or_init(|| schema_of(self.columns)))
+    }
+
+    /// The column `name` of this table.
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The column names, in order.
+    pub fn column_names(&self) -> impl Iterator<Item = &'static str> {
+        self.columns.iter().map(|c| c.name)
+    }
 }
 
-/// The canonical column of a table by name.
-pub fn column(columns: &'static [Column], name: &str) -> Option<&'static Column> {
-    columns.iter().find(|c| c.name == name)
-}
+/// `tickets`: one row per ticket and source system.
+pub static TICKETS: Table = Table::new("tickets", TICKET_COLUMNS, &["ticket_id", "source_system"], &[]);
+/// `ticket_events`: one row per event, partitioned by month.
+pub static TICKET_EVENTS: Table = Table::new("ticket_events", EVENT_COLUMNS, &["event_id"], &["month"]);
+/// `quarantine`: rejected rows; every column is the key.
+pub static QUARANTINE: Table = Table::new(
+    "quarantine",
+    QUARANTINE_COLUMNS,
+    &["source", "file", "line", "column", "value", "reason"],
+    &[],
+);
+
+/// The stored canonical tables.
+pub static STORED: [&Table; 3] = [&TICKETS, &TICKET_EVENTS, &QUARANTINE];
 
 /// A Markdown table documenting `columns` (the README's schema reference is checked against it).
 pub fn markdown(columns: &[Column]) -> String {
@@ -250,7 +282,7 @@ mod tests {
 
     #[test]
     fn schemas_follow_the_column_lists() {
-        let tickets = tickets_schema();
+        let tickets = TICKETS.schema();
         assert_eq!(tickets.fields().len(), TICKET_COLUMNS.len());
         let created = tickets.field_with_name("created_at").unwrap();
         assert!(!created.is_nullable());
@@ -259,7 +291,7 @@ mod tests {
             &DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
         );
         assert!(tickets.field_with_name("csat_score").unwrap().is_nullable());
-        let events = events_schema();
+        let events = TICKET_EVENTS.schema();
         assert_eq!(events.field(events.fields().len() - 1).name(), "month");
     }
 
@@ -267,9 +299,9 @@ mod tests {
     #[test]
     fn the_readme_documents_the_canonical_tables() {
         let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
-        let missing: Vec<String> = [TICKET_COLUMNS, EVENT_COLUMNS]
+        let missing: Vec<String> = STORED
             .into_iter()
-            .map(markdown)
+            .map(|t| markdown(t.columns))
             .filter(|table| !readme.contains(table))
             .collect();
         assert!(
@@ -280,11 +312,15 @@ mod tests {
     }
 
     #[test]
-    fn vocabularies_are_consistent() {
-        for s in RESOLVED_STATUSES.iter().chain(PAUSED_STATUSES) {
-            assert!(STATUSES.contains(s), "{s}");
+    fn keys_and_partitions_are_columns_and_required() {
+        for table in STORED {
+            for name in table.key.iter().chain(table.partition_by) {
+                let column = table.column(name).unwrap_or_else(|| panic!("{}.{name}", table.name));
+                assert!(column.required, "{}.{name}", table.name);
+            }
         }
         let md = markdown(TICKET_COLUMNS);
         assert!(md.contains("| `ticket_id` | TEXT | no |"), "{md}");
+        assert_eq!(QUARANTINE.schema().field(2).data_type(), &DataType::UInt64);
     }
 }

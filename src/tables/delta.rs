@@ -1,76 +1,35 @@
-//! The workspace's stored tables: Delta Lake tables under `data/` (`tickets`, `ticket_events`
-//! partitioned by month, and `quarantine`), created on first use with conservative table
-//! features (protocol 1/2: no deletion vectors, no column mapping) so that DuckDB, Spark,
-//! Trino and Polars read them too. Every commit is atomic: readers see a table at its previous
-//! version or its new one, never in between.
+//! The workspace's stored tables as Delta Lake tables under `data/`: created on first use with
+//! conservative table features (protocol 1/2: no deletion vectors, no column mapping) so that
+//! DuckDB, Spark, Trino and Polars read them too; opened at their latest version or at any
+//! earlier one (time travel); their versions listed. Every commit is atomic: readers see a
+//! table at its previous version or its new one, never in between.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::StructType;
 use deltalake::{DeltaTable, DeltaTableError};
+use futures::TryStreamExt as _;
 use url::Url;
 
-use super::schema::{events_schema, tickets_schema, TICKETS, TICKET_EVENTS};
-use super::stream::quarantine_schema;
-
-/// The table of rejected rows.
-pub const QUARANTINE: &str = "quarantine";
+use super::columns::Table;
 
 /// The name of the log folder that makes a folder a Delta table.
 const DELTA_LOG: &str = "_delta_log";
 
-/// One stored table: its SQL name, schema and partition columns.
-#[derive(Debug, Clone)]
-pub struct TableSpec {
-    pub name: &'static str,
-    pub schema: SchemaRef,
-    pub partition_by: &'static [&'static str],
-}
-
-impl TableSpec {
-    pub fn tickets() -> TableSpec {
-        TableSpec {
-            name: TICKETS,
-            schema: tickets_schema(),
-            partition_by: &[],
-        }
-    }
-
-    pub fn events() -> TableSpec {
-        TableSpec {
-            name: TICKET_EVENTS,
-            schema: events_schema(),
-            partition_by: &["month"],
-        }
-    }
-
-    pub fn quarantine() -> TableSpec {
-        TableSpec {
-            name: QUARANTINE,
-            schema: quarantine_schema(),
-            partition_by: &[],
-        }
-    }
-
-    /// Where the table lives in the data folder `data_dir`.
-    pub fn path(&self, data_dir: &Path) -> PathBuf {
-        data_dir.join(self.name)
-    }
-}
-
 /// Errors of the stored tables.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The table folder could not be read or created.
     #[error("cannot use the table folder {}: {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The Delta library refused the table or the operation.
     #[error("Delta table {}: {source}", path.display())]
     Delta {
         path: PathBuf,
@@ -108,9 +67,61 @@ pub async fn open(path: &Path) -> Result<DeltaTable, StoreError> {
         .map_err(delta_err(path))
 }
 
+/// Open the Delta table at `path` as it was at `version` (time travel).
+pub async fn open_at(path: &Path, version: u64) -> Result<DeltaTable, StoreError> {
+    deltalake::open_table_with_version(table_url(path)?, version)
+        .await
+        .map_err(delta_err(path))
+}
+
+/// One commit of a table, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableVersion {
+    pub version: u64,
+    /// Commit time, milliseconds since 1970-01-01 UTC.
+    pub timestamp_ms: Option<i64>,
+    /// What made it: `CREATE TABLE`, `WRITE`, `MERGE`, …
+    pub operation: Option<String>,
+}
+
+/// The versions of the Delta table at `path`, newest first.
+pub async fn versions(path: &Path) -> Result<Vec<TableVersion>, StoreError> {
+    let table = open(path).await?;
+    let Some(latest) = table.version() else {
+        return Ok(Vec::new());
+    };
+    let infos: Vec<_> = table
+        .history(None)
+        .try_collect()
+        .await
+        .map_err(delta_err(path))?;
+    Ok(infos
+        .into_iter()
+        .zip((0..=latest).rev())
+        .map(|(info, version)| TableVersion {
+            version,
+            timestamp_ms: info.timestamp,
+            operation: info.operation,
+        })
+        .collect())
+}
+
+/// The number of data files in the table's current version.
+pub fn file_count(table: &DeltaTable) -> usize {
+    table
+        .snapshot()
+        .map(|s| s.log_data().num_files())
+        .unwrap_or(0)
+}
+
+/// Where `table` lives in the data folder `data_dir`.
+pub fn table_path(data_dir: &Path, table: &Table) -> PathBuf {
+    data_dir.join(table.name)
+}
+
 /// Open `spec`'s table in `data_dir`, creating it (empty) when it does not exist yet.
-pub async fn open_or_create(data_dir: &Path, spec: &TableSpec) -> Result<DeltaTable, StoreError> {
-    let path = spec.path(data_dir);
+pub async fn open_or_create(data_dir: &Path, spec: &Table) -> Result<DeltaTable, StoreError> {
+    let path = table_path(data_dir, spec);
     if is_delta_table(&path) {
         return open(&path).await;
     }
@@ -122,7 +133,7 @@ pub async fn open_or_create(data_dir: &Path, spec: &TableSpec) -> Result<DeltaTa
         .await
         .map_err(delta_err(&path))?;
     let schema: StructType = spec
-        .schema
+        .schema()
         .as_ref()
         .try_into_kernel()
         .map_err(|e| delta_err(&path)(DeltaTableError::from(e)))?;
@@ -143,28 +154,29 @@ pub fn version(table: &DeltaTable) -> i64 {
         .unwrap_or(-1)
 }
 
-/// A DataFusion table provider for `table`, with its object store registered in `ctx`.
-pub async fn provider(
-    ctx: &SessionContext,
+/// A DataFusion table provider for `table` at its loaded version, reading with `session`'s
+/// scan settings (the ingest session reads strings as `Utf8`, not views that keep whole
+/// buffers of the table alive and make sorts reserve for them), with the table's object store
+/// registered in `session`.
+pub async fn provider<S: Session + 'static>(
+    session: Arc<S>,
     table: &DeltaTable,
     path: &Path,
 ) -> Result<Arc<dyn TableProvider>, StoreError> {
     table
-        .update_datafusion_session(&ctx.state())
+        .update_datafusion_session(session.as_ref())
         .map_err(delta_err(path))?;
-    // The session's scan settings (the ingest session reads strings as `Utf8`, not views that
-    // keep whole buffers of the table alive and make sorts reserve for them).
     table
         .table_provider()
-        .with_session(Arc::new(ctx.state()))
+        .with_session(session)
         .await
         .map_err(|e| delta_err(path)(DeltaTableError::from(e)))
 }
 
-/// Register the Delta table at `path` in `ctx` as `name`.
+/// Register the Delta table at `path` in `ctx` as `name`, at its latest version.
 pub async fn register(ctx: &SessionContext, name: &str, path: &Path) -> Result<(), StoreError> {
     let table = open(path).await?;
-    let provider = provider(ctx, &table, path).await?;
+    let provider = provider(Arc::new(ctx.state()), &table, path).await?;
     ctx.register_table(name, provider)
         .map_err(|e| delta_err(path)(DeltaTableError::from(e)))?;
     Ok(())

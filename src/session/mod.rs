@@ -1,0 +1,184 @@
+//! The DataFusion session of a workspace, built once and kept for as long as its user needs it
+//! (a command, a shell, a server): business-time functions registered, the `data/` folder's
+//! tables resolved when a query plans ([`data_folder`]), `kpi.*` settings ([`options`]),
+//! files queryable by path when asked, `SHOW FUNCTIONS` / `information_schema` enabled, and a
+//! memory limit beyond which sorts and joins spill to disk.
+//!
+//! Every entry point (`kpi sql`, tests, later the review, the shell and the server) builds its
+//! session here, with [`Session::builder`].
+
+mod data_folder;
+pub mod options;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement;
+
+use crate::functions;
+use crate::workspace::Workspace;
+
+pub use data_folder::DataFolder;
+pub use options::KpiOptions;
+
+/// The catalog and schema the workspace's tables live in (DataFusion's defaults, so that
+/// `tickets`, `public.tickets` and `datafusion.public.tickets` all name the same table).
+const CATALOG: &str = "datafusion";
+const SCHEMA: &str = "public";
+
+/// Errors in preparing a session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// DataFusion refused the session's configuration.
+    #[error("cannot prepare the session: {0}")]
+    Setup(Box<DataFusionError>),
+}
+
+/// How to build a [`Session`]: start from [`Session::builder`].
+#[derive(Debug, Clone)]
+pub struct SessionBuilder<'a> {
+    workspace: &'a Workspace,
+    as_of: Option<DateTime<Utc>>,
+    read_only: bool,
+    url_tables: bool,
+    memory_limit: Option<usize>,
+}
+
+impl SessionBuilder<'_> {
+    /// Evaluate everything as of `instant` (the `kpi.as_of` setting) instead of "now".
+    pub fn as_of(mut self, instant: Option<DateTime<Utc>>) -> Self {
+        self.as_of = instant;
+        self
+    }
+
+    /// Refuse statements that create, change or write anything (DDL, DML, `COPY`).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Let queries read files by path: `SELECT * FROM 'exports/x.parquet'`.
+    pub fn url_tables(mut self, enabled: bool) -> Self {
+        self.url_tables = enabled;
+        self
+    }
+
+    /// Bound the memory of queries to `bytes`; beyond it, sorts, joins and aggregations spill
+    /// to temporary files, and what cannot spill fails with a clear error.
+    pub fn memory_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    pub fn build(self) -> Result<Session, SessionError> {
+        let setup = |e: DataFusionError| SessionError::Setup(Box::new(e));
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(true)
+            .with_default_catalog_and_schema(CATALOG, SCHEMA)
+            .with_option_extension(KpiOptions {
+                as_of: self.as_of,
+            });
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = self.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+        }
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc().map_err(setup)?)
+            .build();
+        let mut ctx = SessionContext::new_with_state(state);
+        if self.url_tables {
+            ctx = ctx.enable_url_table();
+        }
+        functions::register(&ctx, &self.workspace.calendars);
+        let folder = DataFolder::new(
+            self.workspace.config.data_dir.clone(),
+            ctx.state_weak_ref(),
+        );
+        let catalog = ctx
+            .catalog(CATALOG)
+            .ok_or_else(|| setup(DataFusionError::Internal("no default catalog".into())))?;
+        catalog
+            .register_schema(SCHEMA, Arc::new(folder))
+            .map_err(setup)?;
+        Ok(Session {
+            ctx,
+            read_only: self.read_only,
+        })
+    }
+}
+
+/// A long-lived session over a workspace.
+#[derive(Clone)]
+pub struct Session {
+    ctx: SessionContext,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("session_id", &self.ctx.session_id())
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A builder for a session over `workspace`: read-write, no file URLs, no memory limit,
+    /// evaluated as of now.
+    pub fn builder(workspace: &Workspace) -> SessionBuilder<'_> {
+        SessionBuilder {
+            workspace,
+            as_of: None,
+            read_only: false,
+            url_tables: false,
+            memory_limit: None,
+        }
+    }
+
+    /// The DataFusion context, for registering more and for DataFrame work.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// What statements this session accepts.
+    pub fn sql_options(&self) -> SQLOptions {
+        SQLOptions::new()
+            .with_allow_ddl(!self.read_only)
+            .with_allow_dml(!self.read_only)
+    }
+
+    /// Plan one parsed statement, refusing what the session does not allow.
+    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.sql_options().verify_plan(&plan)?;
+        Ok(plan)
+    }
+
+    /// Plan and start one SQL statement (as [`SessionContext::sql`], within the session's rules).
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.ctx.sql_with_options(sql, self.sql_options()).await
+    }
+
+    /// The current `kpi.*` settings.
+    pub fn options(&self) -> KpiOptions {
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<KpiOptions>()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
