@@ -191,7 +191,10 @@ mod tests {
         let ws = Workspace::discover_from(None, Some(empty.path()), Path::new(BUNDLED)).unwrap();
         assert_eq!(ws.origin, Origin::Bundled);
         let err = ws.require_writable("kpi ingest").unwrap_err().to_string();
-        assert!(err.contains("read-only") && err.contains("kpi init DIR"), "{err}");
+        assert!(
+            err.contains("read-only") && err.contains("kpi init DIR"),
+            "{err}"
+        );
         assert!(err.contains("kpi --workspace DIR ingest"), "{err}");
         let explicit = Workspace::discover_from(Some(Path::new(BUNDLED)), None, &gone).unwrap();
         assert!(explicit.require_writable("kpi ingest").is_ok());

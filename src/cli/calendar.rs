@@ -114,8 +114,18 @@ pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
                     .unwrap_or_default()
             };
             writeln!(out, "calendar:         {name} ({})", tz.name())?;
-            writeln!(out, "start:            {} ({} local)", format_utc(a), local(a))?;
-            writeln!(out, "end:              {} ({} local)", format_utc(b), local(b))?;
+            writeln!(
+                out,
+                "start:            {} ({} local)",
+                format_utc(a),
+                local(a)
+            )?;
+            writeln!(
+                out,
+                "end:              {} ({} local)",
+                format_utc(b),
+                local(b)
+            )?;
             writeln!(out, "business seconds: {}", micros / MICROS)?;
             writeln!(out, "business hours:   {:.4}", micros as f64 / 3.6e9)?;
         }

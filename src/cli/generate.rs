@@ -60,7 +60,11 @@ pub fn run(ws: &Workspace, args: GenerateArgs) -> Result<ExitCode> {
     bar.0.finish_and_clear();
     let summary = result?;
     let mut out = super::output::stdout();
-    writeln!(out, "{}", summary_line(&summary, &args.out, started.elapsed()))?;
+    writeln!(
+        out,
+        "{}",
+        summary_line(&summary, &args.out, started.elapsed())
+    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -64,7 +64,9 @@ pub fn memory_size(value: &str) -> Result<usize, String> {
         .ok()
         .filter(|n| n.is_finite() && *n > 0.0)
         .map(|n| n * scale)
-        .ok_or_else(|| format!("invalid size '{value}': use a positive number such as 512M or 4G"))?;
+        .ok_or_else(|| {
+            format!("invalid size '{value}': use a positive number such as 512M or 4G")
+        })?;
     if bytes < 16.0 * 1024.0 * 1024.0 {
         return Err(format!("size '{value}' is too small: give at least 16M"));
     }

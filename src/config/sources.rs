@@ -10,8 +10,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::calendars::parse_timezone;
-use super::{ConfigError, Source};
 use super::formats::TimestampFormat;
+use super::{ConfigError, Source};
 use crate::tables::columns::{EVENT_COLUMNS, TICKET_COLUMNS};
 use crate::tables::{ActorRole, Priority, Status, Vocabulary};
 

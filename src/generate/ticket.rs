@@ -11,7 +11,9 @@ use crate::calendar::{BusinessIndex, CalendarError};
 use crate::history::{Event, Replay};
 use crate::tables::{ActorRole, EventType};
 
-use super::model::{self, Channel, People, Priority, PriorityModel, Status, Team, OFF_HOURS_CHANNELS};
+use super::model::{
+    self, Channel, People, Priority, PriorityModel, Status, Team, OFF_HOURS_CHANNELS,
+};
 use super::random::Rand;
 use super::timefmt::{ceil_minute, HOUR, MINUTE};
 

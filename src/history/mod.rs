@@ -11,7 +11,7 @@
 //!
 //! | fact | rule |
 //! |---|---|
-//! | `created_at` | the first event's time |
+//! | `created_at` | the first `created` event's time, else the first event's time |
 //! | `updated_at` | the last event's time |
 //! | `status` | the `to_status` of the last event that has one; `new` when none has |
 //! | `first_response_at` | the earlier of the first `public_reply` by an `agent` and the first move out of the initial status (the `to_status` of the first event that has one) |

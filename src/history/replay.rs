@@ -51,6 +51,7 @@ pub struct Facts {
 /// The rules applied to a ticket's events one by one, in `(ts, event_id)` order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Replay {
+    first: Option<i64>,
     created: Option<i64>,
     updated: Option<i64>,
     initial: Option<Status>,
@@ -76,7 +77,10 @@ impl Replay {
 
     /// Apply the next event.
     pub fn apply(&mut self, e: &Event<'_>) {
-        self.created = earliest(self.created, e.ts);
+        self.first = earliest(self.first, e.ts);
+        if e.is(EventType::Created) {
+            self.created = earliest(self.created, e.ts);
+        }
         self.updated = Some(self.updated.map_or(e.ts, |u| u.max(e.ts)));
         if e.is(EventType::PublicReply) && e.actor_role == Some(ActorRole::Agent) {
             self.first_reply = earliest(self.first_reply, e.ts);
@@ -117,12 +121,14 @@ impl Replay {
             (a, b) => a.or(b),
         };
         Facts {
-            created_at: self.created,
+            created_at: self.created.or(self.first),
             updated_at: self.updated,
-            status: Some(self.status.unwrap_or(Status::New)).filter(|_| self.created.is_some()),
+            status: Some(self.status.unwrap_or(Status::New)).filter(|_| self.first.is_some()),
             first_response_at,
             resolved_at: self.resolved,
-            closed_at: self.last_closed.filter(|_| self.status == Some(Status::Closed)),
+            closed_at: self
+                .last_closed
+                .filter(|_| self.status == Some(Status::Closed)),
             reopen_count: self.reopens,
             csat_score: self.csat,
             assigned: self.assigned.clone(),

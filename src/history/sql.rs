@@ -17,6 +17,7 @@ pub fn ticket_facts(events: &str) -> String {
     let rated = sql_literal(EventType::CsatRated);
     let assigned = sql_literal(EventType::Assigned);
     let reopened = sql_literal(EventType::Reopened);
+    let created = sql_literal(EventType::Created);
     let by_ticket = "PARTITION BY ticket_id, source_system";
     format!(
         "WITH e AS (
@@ -42,7 +43,9 @@ pub fn ticket_facts(events: &str) -> String {
             FROM st GROUP BY ticket_id, source_system
         ),
         ea AS (
-            SELECT ticket_id, source_system, min(ts) AS created_at, max(ts) AS updated_at,
+            SELECT ticket_id, source_system,
+                coalesce(min(CASE WHEN event_type = {created} THEN ts END), min(ts)) AS created_at,
+                max(ts) AS updated_at,
                 min(CASE WHEN event_type = {reply} AND actor_role = {agent} THEN ts END)
                     AS _first_reply,
                 max(CASE WHEN event_type = {rated} AND _r = 1 THEN try_cast(value AS INT) END)

@@ -36,10 +36,18 @@ fn the_first_response_is_the_earlier_of_a_reply_and_a_move_out_of_the_initial_st
         ..Event::new(0, EventType::Created)
     };
     // Triaged (new → open) at 10 min, answered at 30 min.
-    let triaged = [created, status_event(10 * MINUTE, Status::Open), agent_reply(30 * MINUTE)];
+    let triaged = [
+        created,
+        status_event(10 * MINUTE, Status::Open),
+        agent_reply(30 * MINUTE),
+    ];
     assert_eq!(Replay::of(&triaged).first_response_at, Some(10 * MINUTE));
     // Answered first, then moved.
-    let answered = [created, agent_reply(5 * MINUTE), status_event(10 * MINUTE, Status::Open)];
+    let answered = [
+        created,
+        agent_reply(5 * MINUTE),
+        status_event(10 * MINUTE, Status::Open),
+    ];
     assert_eq!(Replay::of(&answered).first_response_at, Some(5 * MINUTE));
     // A customer's reply is not a response.
     let customer = Event {
@@ -170,7 +178,9 @@ fn replayed(tickets: &[Vec<Raw>]) -> Vec<Facts> {
 fn queried(tickets: &[Vec<Raw>]) -> Vec<Facts> {
     let ctx = SessionContext::new();
     ctx.register_batch("events", batch(tickets)).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let sql = format!(
         "SELECT * FROM ({}) ORDER BY CAST(substr(ticket_id, 2) AS INT)",
         sql::ticket_facts("events")
@@ -180,8 +190,18 @@ fn queried(tickets: &[Vec<Raw>]) -> Vec<Facts> {
         .unwrap();
     let mut out = Vec::new();
     for b in &batches {
-        let ts = |name: &str| b.column_by_name(name).unwrap().as_primitive::<TimestampMicrosecondType>().clone();
-        let int = |name: &str| b.column_by_name(name).unwrap().as_primitive::<Int32Type>().clone();
+        let ts = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+        };
+        let int = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .clone()
+        };
         let text = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
         let opt_ts = |a: &TimestampMicrosecondArray, i: usize| a.is_valid(i).then(|| a.value(i));
         let opt_int = |a: &Int32Array, i: usize| a.is_valid(i).then(|| a.value(i));

@@ -305,7 +305,7 @@ async fn run(
         let mut applied = Vec::new();
         match mapping.shape {
             Shape::Tickets => {
-                let sql = staged_columns(&tickets);
+                let sql = staged_columns(tickets);
                 applied.push(
                     steps
                         .apply(tickets, Input::View(&sql), Mode::Versioned)
@@ -313,7 +313,7 @@ async fn run(
                 );
             }
             Shape::Events => {
-                let sql = staged_columns(&events);
+                let sql = staged_columns(events);
                 applied.push(
                     steps
                         .apply(events, Input::View(&sql), Mode::Versioned)
@@ -334,12 +334,18 @@ async fn run(
                             .map_err(query("registering the staged attributes"))?;
                     }
                     let table = store::open(&store::table_path(data_dir, events)).await?;
-                    register(&ctx, "events_now", &table, &store::table_path(data_dir, events)).await?;
+                    register(
+                        &ctx,
+                        "events_now",
+                        &table,
+                        &store::table_path(data_dir, events),
+                    )
+                    .await?;
                     let sql = derived_tickets_sql();
                     applied.push(
                         steps
                             .apply(
-                                &tickets,
+                                tickets,
                                 Input::Materialized(&sql, DERIVED_INPUTS),
                                 Mode::Derived,
                             )
@@ -362,7 +368,7 @@ async fn run(
                 applied.push(
                     steps
                         .apply(
-                            &events,
+                            events,
                             Input::Materialized(&sql, SNAPSHOT_INPUTS),
                             Mode::Versioned,
                         )
@@ -437,7 +443,9 @@ fn ingest_context(spill_dir: &Path, memory_mb: usize) -> Result<SessionContext, 
         .with_target_partitions(1);
     config.options_mut().execution.parquet.max_row_group_size = WRITE_ROW_GROUP;
     let pool = datafusion::execution::memory_pool::TrackConsumersPool::new(
-        datafusion::execution::memory_pool::FairSpillPool::new(memory_mb.max(Options::MIN_MEMORY_MB) * 1024 * 1024),
+        datafusion::execution::memory_pool::FairSpillPool::new(
+            memory_mb.max(Options::MIN_MEMORY_MB) * 1024 * 1024,
+        ),
         std::num::NonZeroUsize::new(5).expect("5 is not zero"),
     );
     let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()

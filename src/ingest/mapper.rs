@@ -9,8 +9,8 @@ use crate::config::sources::MAPPABLE;
 use crate::config::SourceMapping;
 
 use super::reader::Row;
-use crate::tables::{Kind, TICKETS, TICKET_EVENTS};
 use super::timestamp::TimestampParser;
+use crate::tables::{Kind, TICKETS, TICKET_EVENTS};
 
 /// A canonical value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -369,11 +369,7 @@ pub fn attributes_schema() -> SchemaRef {
         let fields: Vec<Field> = ["ticket_id", "source_system"]
             .into_iter()
             .map(|n| tickets.field_with_name(n).cloned())
-            .chain([Ok(Field::new(
-                "ts",
-                Kind::Timestamp.data_type(),
-                false,
-            ))])
+            .chain([Ok(Field::new("ts", Kind::Timestamp.data_type(), false))])
             .chain(
                 TICKET_ATTRIBUTES
                     .iter()
@@ -409,7 +405,8 @@ pub fn attributes_batch(rows: &[AttributeRecord]) -> Result<RecordBatch, ArrowEr
 pub fn snapshots_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| {
-        let mut fields: Vec<Field> = TICKETS.schema()
+        let mut fields: Vec<Field> = TICKETS
+            .schema()
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())

@@ -94,7 +94,9 @@ impl DataFolder {
         };
         match entry {
             Entry::Delta(path) => {
-                let table = delta::open(&path).await.map_err(|e| context(e.to_string()))?;
+                let table = delta::open(&path)
+                    .await
+                    .map_err(|e| context(e.to_string()))?;
                 delta::provider(Arc::new(state), &table, &path)
                     .await
                     .map_err(|e| context(e.to_string()))

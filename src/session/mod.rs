@@ -83,9 +83,7 @@ impl SessionBuilder<'_> {
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
-            .with_option_extension(KpiOptions {
-                as_of: self.as_of,
-            });
+            .with_option_extension(KpiOptions { as_of: self.as_of });
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(bytes) = self.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
@@ -100,10 +98,7 @@ impl SessionBuilder<'_> {
             ctx = ctx.enable_url_table();
         }
         functions::register(&ctx, &self.workspace.calendars);
-        let folder = DataFolder::new(
-            self.workspace.config.data_dir.clone(),
-            ctx.state_weak_ref(),
-        );
+        let folder = DataFolder::new(self.workspace.config.data_dir.clone(), ctx.state_weak_ref());
         let catalog = ctx
             .catalog(CATALOG)
             .ok_or_else(|| setup(DataFusionError::Internal("no default catalog".into())))?;

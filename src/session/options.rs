@@ -97,8 +97,14 @@ mod tests {
         o.set("as_of", "now").unwrap();
         assert_eq!(o.as_of, None);
         let err = o.set("as_of", "2026-06-31").unwrap_err().to_string();
-        assert!(err.contains("kpi.as_of") && err.contains("'2026-06-31'"), "{err}");
+        assert!(
+            err.contains("kpi.as_of") && err.contains("'2026-06-31'"),
+            "{err}"
+        );
         let err = o.set("asof", "now").unwrap_err().to_string();
-        assert!(err.contains("kpi.asof") && err.contains("kpi.as_of"), "{err}");
+        assert!(
+            err.contains("kpi.asof") && err.contains("kpi.as_of"),
+            "{err}"
+        );
     }
 }

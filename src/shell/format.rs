@@ -97,7 +97,8 @@ impl<'a> Printer<'a> {
                 }
                 // `[a,b]` per batch: joined into one array across batches.
                 let inner = &buffer[1..buffer.len() - 1];
-                self.out.write_all(if self.rows == 0 { b"[" } else { b"," })?;
+                self.out
+                    .write_all(if self.rows == 0 { b"[" } else { b"," })?;
                 self.out.write_all(inner)?;
             }
             Format::Ndjson => {
@@ -114,8 +115,7 @@ impl<'a> Printer<'a> {
         if self.page.is_empty() && self.paged {
             return Ok(());
         }
-        let text =
-            pretty_format_batches_with_schema(self.schema.clone(), &self.page)?.to_string();
+        let text = pretty_format_batches_with_schema(self.schema.clone(), &self.page)?.to_string();
         self.page.clear();
         if self.paged {
             // A continuation: the rows and the closing border, without the header again.

@@ -193,10 +193,30 @@ fn schema_of(columns: &[Column]) -> SchemaRef {
 /// `quarantine`: the rows an ingest rejected, with where they were and why. Every column is
 /// the key: a rejected row already recorded is not recorded again.
 pub const QUARANTINE_COLUMNS: &[Column] = &[
-    col("source", Kind::Text, true, "The source mapping that read the row."),
-    col("file", Kind::Text, true, "The export file, or `(stored)` for a replaced stored row."),
-    col("line", Kind::Count, true, "The row's line in the file (1 is the first line)."),
-    col("column", Kind::Text, true, "The canonical column (or key) at fault."),
+    col(
+        "source",
+        Kind::Text,
+        true,
+        "The source mapping that read the row.",
+    ),
+    col(
+        "file",
+        Kind::Text,
+        true,
+        "The export file, or `(stored)` for a replaced stored row.",
+    ),
+    col(
+        "line",
+        Kind::Count,
+        true,
+        "The row's line in the file (1 is the first line).",
+    ),
+    col(
+        "column",
+        Kind::Text,
+        true,
+        "The canonical column (or key) at fault.",
+    ),
     col("value", Kind::Text, true, "The offending raw value."),
     col("reason", Kind::Text, true, "Why the row was rejected."),
 ];
@@ -247,9 +267,15 @@ impl Table {
 }
 
 /// `tickets`: one row per ticket and source system.
-pub static TICKETS: Table = Table::new("tickets", TICKET_COLUMNS, &["ticket_id", "source_system"], &[]);
+pub static TICKETS: Table = Table::new(
+    "tickets",
+    TICKET_COLUMNS,
+    &["ticket_id", "source_system"],
+    &[],
+);
 /// `ticket_events`: one row per event, partitioned by month.
-pub static TICKET_EVENTS: Table = Table::new("ticket_events", EVENT_COLUMNS, &["event_id"], &["month"]);
+pub static TICKET_EVENTS: Table =
+    Table::new("ticket_events", EVENT_COLUMNS, &["event_id"], &["month"]);
 /// `quarantine`: rejected rows; every column is the key.
 pub static QUARANTINE: Table = Table::new(
     "quarantine",
@@ -315,7 +341,9 @@ mod tests {
     fn keys_and_partitions_are_columns_and_required() {
         for table in STORED {
             for name in table.key.iter().chain(table.partition_by) {
-                let column = table.column(name).unwrap_or_else(|| panic!("{}.{name}", table.name));
+                let column = table
+                    .column(name)
+                    .unwrap_or_else(|| panic!("{}.{name}", table.name));
                 assert!(column.required, "{}.{name}", table.name);
             }
         }

@@ -131,7 +131,10 @@ mod tests {
         for (value, name) in V::ALL.iter().zip(V::NAMES) {
             assert_eq!(value.as_str(), *name);
             assert_eq!(V::parse(name), Some(*value));
-            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
         }
         assert_eq!(V::parse("nonsense"), None);
     }

@@ -8,13 +8,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, AsArray, Int64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 
 use kpi::config::{Config, SourceMapping};
 use kpi::generate::{BadKind, Generate, Summary, BAD_ID_OFFSET};
+use kpi::history::{Event, Replay};
 use kpi::ingest::mapper::{Fields, Mapper};
 use kpi::ingest::reader::{Row, RowReader};
 use kpi::ingest::records::{EventRecord, TicketRecord};
 use kpi::ingest::timestamp::TimestampParser;
+use kpi::tables::{ActorRole, Status, Vocabulary};
 use kpi::workspace::{Origin, Workspace, BUNDLED};
 
 const SHAPES: [(&str, &str, &str); 3] = [
@@ -138,9 +143,13 @@ fn from_snapshots(dir: &Path) -> (BTreeMap<String, TicketRecord>, usize) {
     (last, rejected)
 }
 
-/// Tickets by id derived from the event log by the rules, the rejected rows, and the ids of
-/// derived tickets that fail the ticket checks.
-fn from_events(dir: &Path) -> (BTreeMap<String, TicketRecord>, usize, Vec<String>) {
+/// Tickets by id derived from the event log by the history rules, the rejected rows, and the
+/// ids of derived tickets that fail the ticket checks; `triaged` counts the tickets whose first
+/// response is a move out of the initial status before any agent reply.
+fn from_events(
+    dir: &Path,
+    triaged: &mut usize,
+) -> (BTreeMap<String, TicketRecord>, usize, Vec<String>) {
     let mut by_ticket: BTreeMap<String, Vec<(EventRecord, Fields)>> = BTreeMap::new();
     let mut rejected = 0;
     for row in mapped(&dir.join("events.ndjson"), &example("events")) {
@@ -155,54 +164,46 @@ fn from_events(dir: &Path) -> (BTreeMap<String, TicketRecord>, usize, Vec<String
     let mut good = BTreeMap::new();
     let mut inconsistent = Vec::new();
     for (id, events) in by_ticket {
-        let resolved = |s: &Option<String>| {
-            s.as_deref()
-                .is_some_and(|s| s == "resolved" || s == "closed")
-        };
-        let created = events
-            .iter()
-            .find(|(e, _)| e.event_type == "created")
-            .map(|(e, _)| e.ts)
-            .unwrap();
-        let moves: Vec<&EventRecord> = events
-            .iter()
-            .map(|(e, _)| e)
-            .filter(|e| e.to_status.is_some())
-            .collect();
-        let status = moves
-            .last()
-            .and_then(|e| e.to_status.clone())
-            .unwrap_or_else(|| "new".into());
         let (_, last) = events.last().unwrap();
+        // The events in `ticket_events` order, through the one owner of the rules.
+        let mut ordered: Vec<&EventRecord> = events.iter().map(|(e, _)| e).collect();
+        ordered.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
+        let history: Vec<Event> = ordered
+            .iter()
+            .map(|e| Event {
+                ts: e.ts,
+                event_type: &e.event_type,
+                actor_role: e.actor_role.as_deref().and_then(ActorRole::parse),
+                to_status: e.to_status.as_deref().and_then(Status::parse),
+                value: e.value.as_deref(),
+            })
+            .collect();
+        let facts = Replay::of(&history);
         let t = TicketRecord {
             ticket_id: id.clone(),
             source_system: String::new(),
-            created_at: created,
-            updated_at: events.iter().map(|(e, _)| e.ts).max(),
+            created_at: facts.created_at.unwrap(),
+            updated_at: facts.updated_at,
             channel: text(last, "channel"),
             inbox: text(last, "inbox"),
             team: text(last, "team"),
             priority: text(last, "priority"),
             requester: text(last, "requester"),
             assignee: text(last, "assignee"),
-            first_response_at: events
-                .iter()
-                .map(|(e, _)| e)
-                .find(|e| {
-                    e.event_type == "public_reply" && e.actor_role.as_deref() == Some("agent")
-                })
-                .map(|e| e.ts),
-            resolved_at: moves.iter().find(|e| resolved(&e.to_status)).map(|e| e.ts),
-            closed_at: (status == "closed")
-                .then(|| moves.last().map(|e| e.ts))
-                .flatten(),
-            reopen_count: moves
-                .iter()
-                .filter(|e| resolved(&e.from_status) && !resolved(&e.to_status))
-                .count() as i32,
+            first_response_at: facts.first_response_at,
+            resolved_at: facts.resolved_at,
+            closed_at: facts.closed_at,
+            reopen_count: facts.reopen_count as i32,
             csat_score: last.get("csat_score").int().map(|v| v as i32),
-            status,
+            status: facts.status.unwrap().as_str().to_string(),
         };
+        let first_reply = ordered
+            .iter()
+            .find(|e| e.event_type == "public_reply" && e.actor_role.as_deref() == Some("agent"))
+            .map(|e| e.ts);
+        if t.first_response_at.is_some() && t.first_response_at < first_reply.or(Some(i64::MAX)) {
+            *triaged += 1;
+        }
         // The rating event and the attribute agree.
         let rated = events
             .iter()
@@ -278,7 +279,8 @@ fn the_three_exports_agree_with_the_derivation_rules() {
     assert_eq!(rejected as u64, summary.files[0].bad_records());
     let (snapshots, rejected) = from_snapshots(dir.path());
     assert_eq!(rejected as u64, summary.files[2].bad_records());
-    let (events, rejected, inconsistent) = from_events(dir.path());
+    let mut triaged = 0;
+    let (events, rejected, inconsistent) = from_events(dir.path(), &mut triaged);
     assert_eq!(
         rejected,
         bad(1, BadKind::UnparseableTimestamp)
@@ -325,6 +327,8 @@ fn the_three_exports_agree_with_the_derivation_rules() {
     assert!(all
         .iter()
         .all(|t| t.first_response_at.is_none_or(|f| f > t.created_at)));
+    // Tickets triaged before their first reply, whose first response is the triage.
+    assert!(triaged > 10, "{triaged}");
     for team in ["billing", "onboarding", "tech", "infra"] {
         assert!(count(&|t| t.team.as_deref() == Some(team)) > 20, "{team}");
     }
@@ -545,4 +549,98 @@ fn the_command_writes_three_files_and_reports_errors_clearly() {
     ] {
         assert!(help.contains(text), "{text}: {help}");
     }
+}
+
+/// The tickets the ingest derives (in SQL) from the generated event log equal the generator's
+/// simulated truth (written to the tickets export), triaged tickets included: the two use the
+/// one owner of the history rules.
+#[test]
+fn tickets_derived_at_ingest_equal_the_simulated_truth() {
+    let exports = tempfile::tempdir().unwrap();
+    generate(exports.path(), 300, 21, 0.0);
+    let ws_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(BUNDLED).join("kpi.toml"),
+        ws_dir.path().join("kpi.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(ws_dir.path().join("holidays")).unwrap();
+    std::fs::copy(
+        Path::new(BUNDLED).join("holidays/sp.csv"),
+        ws_dir.path().join("holidays/sp.csv"),
+    )
+    .unwrap();
+    let ws = Workspace::open(ws_dir.path(), Origin::Explicit).unwrap();
+    let mapping = ws
+        .config
+        .sources
+        .iter()
+        .find(|s| s.name == "helpdesk_events")
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let rows = runtime.block_on(async {
+        kpi::ingest::load::ingest(
+            &ws.config.data_dir,
+            mapping,
+            &[exports.path().join("events.ndjson")],
+            &kpi::ingest::load::Options::default(),
+            &kpi::ingest::load::Quiet,
+        )
+        .await
+        .unwrap();
+        let session = kpi::session::Session::builder(&ws).build().unwrap();
+        session
+            .sql(
+                "SELECT ticket_id, CAST(created_at AS BIGINT), status, \
+                 CAST(first_response_at AS BIGINT), CAST(resolved_at AS BIGINT), \
+                 CAST(closed_at AS BIGINT), reopen_count FROM tickets ORDER BY ticket_id",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    });
+    let (truth, _) = from_tickets(exports.path());
+    let mut compared = 0;
+    for batch in &rows {
+        let text = |i: usize| {
+            cast(batch.column(i), &DataType::Utf8)
+                .unwrap()
+                .as_string::<i32>()
+                .clone()
+        };
+        let int = |i: usize| batch.column(i).as_primitive::<Int64Type>().clone();
+        let (ids, status) = (text(0), text(2));
+        let (created, first, resolved, closed) = (int(1), int(3), int(4), int(5));
+        let reopens = batch.column(6).as_primitive::<Int32Type>().clone();
+        let opt = |a: &Int64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+        for i in 0..batch.num_rows() {
+            let t = &truth[ids.value(i)];
+            let derived = (
+                created.value(i),
+                status.value(i).to_string(),
+                opt(&first, i),
+                opt(&resolved, i),
+                opt(&closed, i),
+                reopens.value(i),
+            );
+            let simulated = (
+                t.created_at,
+                t.status.clone(),
+                t.first_response_at,
+                t.resolved_at,
+                t.closed_at,
+                t.reopen_count,
+            );
+            assert_eq!(derived, simulated, "ticket {}", ids.value(i));
+            compared += usize::from(t.first_response_at.is_some());
+        }
+    }
+    assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 300);
+    assert!(compared > 200, "{compared}");
+    // Among them, tickets whose first response is a triage before any agent reply.
+    let mut triaged = 0;
+    from_events(exports.path(), &mut triaged);
+    assert!(triaged > 5, "{triaged}");
 }
