@@ -234,4 +234,49 @@ mod tests {
         write_batches(&batch.schema(), &[batch], Format::Csv, &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "id,xs\n7,\"[1, 2]\"\n8,\n");
     }
+
+    fn numbers(from: i32, n: i32) -> RecordBatch {
+        let ids = Int32Array::from((from..from + n).collect::<Vec<_>>());
+        RecordBatch::try_from_iter(vec![("id", Arc::new(ids) as ArrayRef)]).unwrap()
+    }
+
+    fn printed(format: Format, batches: &[RecordBatch]) -> String {
+        let mut out = Vec::new();
+        let mut printer = Printer::new(batches[0].schema(), format, &mut out);
+        for b in batches {
+            printer.batch(b).unwrap();
+        }
+        printer.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn results_stream_batch_by_batch_as_one_result() {
+        let batches = [numbers(0, 1000), numbers(1000, 1000), numbers(2000, 5)];
+        // A table in pages: one header, every row once, in order, closed by a border.
+        let table = printed(Format::Table, &batches);
+        assert_eq!(table.matches("| id").count(), 1, "{table}");
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| id"))
+            .collect();
+        assert_eq!(rows.len(), 2005);
+        assert_eq!(rows[1000].trim_matches(|c| c == '|' || c == ' '), "1000");
+        assert!(table.ends_with("+\n"), "{table}");
+        // CSV: one header.
+        let csv = printed(Format::Csv, &batches);
+        assert_eq!(csv.lines().count(), 2006);
+        assert_eq!(csv.matches("id").count(), 1);
+        // JSON: one array across batches.
+        let json: serde_json::Value =
+            serde_json::from_str(&printed(Format::Json, &batches)).unwrap();
+        assert_eq!(json.as_array().unwrap().len(), 2005);
+        assert_eq!(json[2004]["id"], 2004);
+        // Empty results: the header, an empty array.
+        let empty = [numbers(0, 0)];
+        assert_eq!(printed(Format::Csv, &empty), "id\n");
+        assert_eq!(printed(Format::Json, &empty), "[]\n");
+        assert_eq!(printed(Format::Ndjson, &empty), "");
+        assert!(printed(Format::Table, &empty).contains("| id |"));
+    }
 }

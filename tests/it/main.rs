@@ -3,4 +3,7 @@
 mod cli;
 mod generate;
 mod ingest;
+mod layers;
+mod session;
 mod slt;
+mod workspace;

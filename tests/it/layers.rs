@@ -1,0 +1,105 @@
+//! Dependencies point one way (DESIGN §9): each folder of the library may import only the
+//! layers below it. Checked on the sources, so a new `use crate::…` that points upwards fails
+//! here rather than in a review.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Each layer and the crate modules it may import (besides itself).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("calendar", &[]),
+    ("tables", &[]),
+    ("config", &["calendar", "tables"]),
+    ("history", &["tables"]),
+    ("functions", &["calendar", "config"]),
+    ("ingest", &["calendar", "config", "tables", "history"]),
+    // The generator's unit tests load the sample workspace.
+    (
+        "generate",
+        &["calendar", "config", "tables", "history", "workspace"],
+    ),
+    ("workspace", &["calendar", "config"]),
+    (
+        "session",
+        &["calendar", "config", "tables", "functions", "workspace"],
+    ),
+    ("shell", &["session"]),
+];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The crate modules named as `crate::NAME` in the files of `module` (a folder or a file).
+fn imports(src: &Path, module: &str) -> BTreeSet<String> {
+    let mut files = Vec::new();
+    let folder = src.join(module);
+    if folder.is_dir() {
+        sources(&folder, &mut files);
+    } else {
+        files.push(src.join(format!("{module}.rs")));
+    }
+    let mut found = BTreeSet::new();
+    for file in files {
+        // Code only: doc comments may name any module.
+        let text: String = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (at, _) in text.match_indices("crate::") {
+            let name: String = text[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `$crate::` in macros and `super::`-relative paths are not crate modules.
+            if !text[..at].ends_with('$') && !name.is_empty() && name != module {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn layers_import_only_the_layers_below_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut wrong = Vec::new();
+    for (module, allowed) in ALLOWED {
+        for name in imports(&src, module) {
+            if !allowed.contains(&name.as_str()) {
+                wrong.push(format!("{module} imports crate::{name}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "upward or sideways imports:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_module_of_the_library_has_a_layer() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    for line in lib.lines() {
+        if let Some(name) = line
+            .strip_prefix("pub mod ")
+            .and_then(|l| l.strip_suffix(';'))
+        {
+            assert!(
+                ALLOWED.iter().any(|(m, _)| *m == name),
+                "src/{name} has no entry in the layer table of tests/it/layers.rs"
+            );
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Long-lived sessions: tables are resolved when a query plans, so a session sees what an
+//! ingest commits after it was built, while a query keeps the versions it planned with.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
+use kpi::ingest::load::{self, Options, Quiet};
+use kpi::session::Session;
+use kpi::workspace::{Origin, Workspace, BUNDLED};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mappings")
+}
+
+/// A new workspace with the sample's configuration (calendars and mappings) and no data.
+pub fn empty_sample_workspace() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(BUNDLED).join("kpi.toml"),
+        dir.path().join("kpi.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("holidays")).unwrap();
+    std::fs::copy(
+        Path::new(BUNDLED).join("holidays/sp.csv"),
+        dir.path().join("holidays/sp.csv"),
+    )
+    .unwrap();
+    let ws = Workspace::open(dir.path(), Origin::Explicit).unwrap();
+    (dir, ws)
+}
+
+async fn ingest(ws: &Workspace, source: &str, file: &str) {
+    let mapping = ws.config.sources.iter().find(|s| s.name == source).unwrap();
+    load::ingest(
+        &ws.config.data_dir,
+        mapping,
+        &[examples().join(file)],
+        &Options::default(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+}
+
+async fn count(session: &Session, sql: &str) -> i64 {
+    let batches = session.sql(sql).await.unwrap().collect().await.unwrap();
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
+async fn a_session_sees_later_ingests_and_a_query_keeps_its_versions() {
+    let (_dir, ws) = empty_sample_workspace();
+    let session = Session::builder(&ws).build().unwrap();
+
+    // Nothing ingested yet: the table does not exist, and the error says so.
+    let err = session
+        .sql("SELECT count(*) FROM tickets")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("tickets"), "{err}");
+
+    ingest(&ws, "helpdesk_tickets", "tickets.csv").await;
+    let tickets = count(&session, "SELECT count(*) FROM tickets").await;
+    assert_eq!(tickets, 10);
+    let listed = session
+        .sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let names = datafusion::arrow::util::pretty::pretty_format_batches(&listed)
+        .unwrap()
+        .to_string();
+    assert!(
+        names.contains("tickets") && names.contains("quarantine"),
+        "{names}"
+    );
+
+    // A query planned now reads the version it planned with, even if an ingest commits
+    // before it runs.
+    let planned = session
+        .sql("SELECT count(*) FROM ticket_events")
+        .await
+        .unwrap();
+    ingest(&ws, "helpdesk_events", "events.ndjson").await;
+    let before = planned.collect().await.unwrap();
+    assert_eq!(before[0].column(0).as_primitive::<Int64Type>().value(0), 0);
+    // The same session, not rebuilt, sees the new commit in its next query.
+    let events = count(&session, "SELECT count(*) FROM ticket_events").await;
+    assert!(events > 50, "{events}");
+}
+
+#[tokio::test]
+async fn a_read_only_session_refuses_writes_and_settings_start_from_the_builder() {
+    let (dir, ws) = empty_sample_workspace();
+    let as_of = chrono::DateTime::parse_from_rfc3339("2026-06-30T23:00:00Z")
+        .unwrap()
+        .to_utc();
+    let session = Session::builder(&ws)
+        .read_only(true)
+        .as_of(Some(as_of))
+        .memory_limit(Some(256 << 20))
+        .build()
+        .unwrap();
+    assert_eq!(session.options().as_of, Some(as_of));
+    let target = dir.path().join("out.csv");
+    for sql in [
+        "CREATE TABLE t AS SELECT 1 AS x".to_string(),
+        format!("COPY (SELECT 1) TO '{}'", target.display()),
+    ] {
+        let err = session.sql(&sql).await.unwrap_err().to_string();
+        assert!(
+            err.contains("not supported") || err.contains("not allowed"),
+            "{sql}: {err}"
+        );
+    }
+    assert!(!target.exists());
+    // Files by path are off unless asked for.
+    let err = session
+        .sql(&format!(
+            "SELECT * FROM '{}'",
+            examples().join("tickets.csv").display()
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not found"), "{err}");
+    // Reading and settings still work.
+    session
+        .sql("SET kpi.as_of = 'now'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(session.options().as_of, None);
+}

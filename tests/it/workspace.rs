@@ -1,0 +1,212 @@
+//! Workspace rules as users meet them: commands that write refuse the bundled sample, a closed
+//! standard output ends every command quietly, and tuning values are checked.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use kpi::workspace::BUNDLED;
+
+fn kpi() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpi"));
+    cmd.env_remove("KPI_WORKSPACE")
+        .env_remove("KPI_INGEST_CHUNK_ROWS")
+        .env_remove("KPI_INGEST_MEMORY_MB");
+    cmd
+}
+
+fn example(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/mappings")
+        .join(file)
+}
+
+/// Every file under `dir` with its size, sorted.
+fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let size = path.metadata().unwrap().len();
+                out.push((path, size));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn ingest_outside_a_workspace_is_refused_and_writes_nothing() {
+    let empty = tempfile::tempdir().unwrap();
+    let sample = Path::new(BUNDLED).join("data");
+    let before = listing(&sample);
+    let out = kpi()
+        .current_dir(empty.path())
+        .args(["ingest", "--source", "helpdesk_tickets"])
+        .arg(example("tickets.csv"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("kpi ingest writes into a workspace"), "{err}");
+    assert!(
+        err.contains("read-only") && err.contains("kpi init DIR"),
+        "{err}"
+    );
+    assert_eq!(listing(&sample), before, "the bundled sample changed");
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+
+    // Reading commands still fall back to the sample.
+    let out = kpi()
+        .current_dir(empty.path())
+        .args(["sql", "-c", "SELECT count(*) > 0 AS some FROM tickets"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("true"));
+}
+
+/// Start `cmd` with its standard output closed by its reader before it writes.
+fn with_closed_stdout(cmd: &mut Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_standard_output_ends_every_command_quietly() {
+    let ws = tempfile::tempdir().unwrap();
+    kpi().arg("init").arg(ws.path()).output().unwrap();
+    let big = "SELECT value, value * 2 AS twice FROM generate_series(1, 3000000)";
+    let commands: Vec<Vec<String>> = vec![
+        vec!["sql".into(), "-c".into(), big.into()],
+        vec![
+            "sql".into(),
+            "--format".into(),
+            "csv".into(),
+            "-c".into(),
+            big.into(),
+        ],
+        vec![
+            "sql".into(),
+            "--format".into(),
+            "json".into(),
+            "-c".into(),
+            big.into(),
+        ],
+        vec![
+            "calendar".into(),
+            "show".into(),
+            "br-sp".into(),
+            "--from".into(),
+            "2026-01-01".into(),
+            "--to".into(),
+            "2026-12-31".into(),
+        ],
+        vec!["calendar".into(), "list".into()],
+    ];
+    for args in commands {
+        let (code, err) = with_closed_stdout(kpi().current_dir(Path::new(BUNDLED)).args(&args));
+        assert_eq!(code, Some(0), "kpi {}: {err}", args.join(" "));
+        assert!(err.is_empty(), "kpi {}: {err}", args.join(" "));
+    }
+    let (code, err) = with_closed_stdout(
+        kpi()
+            .arg("--workspace")
+            .arg(ws.path())
+            .args(["init"])
+            .arg(ws.path().join("other")),
+    );
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+}
+
+#[test]
+fn bad_tuning_values_are_rejected_before_anything_runs() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(BUNDLED).join("kpi.toml"),
+        ws.path().join("kpi.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(ws.path().join("holidays")).unwrap();
+    std::fs::copy(
+        Path::new(BUNDLED).join("holidays/sp.csv"),
+        ws.path().join("holidays/sp.csv"),
+    )
+    .unwrap();
+    let ingest = |flags: &[&str], env: Option<(&str, &str)>| {
+        let mut cmd = kpi();
+        cmd.arg("--workspace")
+            .arg(ws.path())
+            .args(["ingest", "--source", "helpdesk_tickets"])
+            .args(flags)
+            .arg(example("tickets.csv"));
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (flags, env, named) in [
+        (&["--chunk-rows", "0"][..], None, "'0'"),
+        (&["--memory-mb", "12"][..], None, "'12'"),
+        (&[][..], Some(("KPI_INGEST_CHUNK_ROWS", "lots")), "'lots'"),
+        (&[][..], Some(("KPI_INGEST_MEMORY_MB", "8")), "'8'"),
+    ] {
+        let (code, err) = ingest(flags, env);
+        assert_eq!(code, Some(1), "{flags:?} {env:?}: {err}");
+        assert!(err.contains(named), "{flags:?} {env:?}: {err}");
+    }
+    assert!(
+        !ws.path().join("data").exists(),
+        "a rejected run wrote data"
+    );
+    // Good values run.
+    let (code, err) = ingest(&["--chunk-rows", "3", "--memory-mb", "128"], None);
+    assert_eq!(code, Some(0), "{err}");
+
+    // The session's memory limit and as-of instant are checked as well.
+    for (flag, value) in [("--memory-limit", "lots"), ("--as-of", "2026-06-31")] {
+        let out = kpi()
+            .current_dir(Path::new(BUNDLED))
+            .args(["sql", flag, value, "-c", "SELECT 1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("'{value}'")), "{err}");
+    }
+    let out = kpi()
+        .current_dir(Path::new(BUNDLED))
+        .args([
+            "sql",
+            "--as-of",
+            "2026-06-30T20:00:00-03:00",
+            "--memory-limit",
+            "512M",
+        ])
+        .args(["-c", "SHOW kpi.as_of"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2026-06-30T23:00:00Z"), "{text}");
+}
