@@ -33,7 +33,8 @@ use deltalake::DeltaTable;
 use crate::config::{Shape, SourceMapping};
 
 use crate::tables::delta::{self as store, StoreError};
-use crate::tables::{Column, Table, QUARANTINE, TICKETS, TICKET_EVENTS};
+use crate::tables::vocab::sql_literal;
+use crate::tables::{Column, EventType, Table, QUARANTINE, TICKETS, TICKET_EVENTS};
 
 use super::records::{attributes_schema, snapshots_schema};
 use super::stream::{self, FileStats, Output, StreamError};
@@ -950,6 +951,10 @@ fn snapshot_events_sql() -> String {
         "value",
     ]);
     let none = "CAST(NULL AS VARCHAR)";
+    let created = sql_literal(EventType::Created);
+    let status = sql_literal(EventType::StatusChanged);
+    let assigned = sql_literal(EventType::Assigned);
+    let priority = sql_literal(EventType::PriorityChanged);
     // One pass over the snapshots: each is paired with the four kinds of event it may yield
     // (a tiny build side), and the pairs that yield nothing are filtered out.
     format!(
@@ -973,21 +978,21 @@ fn snapshot_events_sql() -> String {
         ),
         e AS (
             SELECT ticket_id, source_system,
-                CASE WHEN k.kind = 'created' THEN created_at ELSE updated_at END AS ts,
+                CASE WHEN k.kind = {created} THEN created_at ELSE updated_at END AS ts,
                 k.kind AS event_type,
-                CASE WHEN k.kind = 'created' THEN {none} ELSE _actor END AS actor,
-                CASE WHEN k.kind = 'status_changed' THEN _ps END AS from_status,
-                CASE WHEN k.kind = 'status_changed' THEN status END AS to_status,
-                CASE k.kind WHEN 'assigned' THEN assignee WHEN 'priority_changed' THEN priority END
+                CASE WHEN k.kind = {created} THEN {none} ELSE _actor END AS actor,
+                CASE WHEN k.kind = {status} THEN _ps END AS from_status,
+                CASE WHEN k.kind = {status} THEN status END AS to_status,
+                CASE k.kind WHEN {assigned} THEN assignee WHEN {priority} THEN priority END
                     AS value,
                 _file, _line
-            FROM (VALUES ('created'), ('status_changed'), ('assigned'), ('priority_changed'))
+            FROM (VALUES ({created}), ({status}), ({assigned}), ({priority}))
                 AS k(kind)
             CROSS JOIN p
             WHERE CASE k.kind
-                WHEN 'created' THEN _n = 1
-                WHEN 'status_changed' THEN _prev AND status IS DISTINCT FROM _ps
-                WHEN 'assigned' THEN _prev AND assignee IS NOT NULL AND assignee IS DISTINCT FROM _pa
+                WHEN {created} THEN _n = 1
+                WHEN {status} THEN _prev AND status IS DISTINCT FROM _ps
+                WHEN {assigned} THEN _prev AND assignee IS NOT NULL AND assignee IS DISTINCT FROM _pa
                 ELSE _prev AND priority IS NOT NULL AND priority IS DISTINCT FROM _pp
             END
         )

@@ -4,11 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn kpi() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpi"));
-    cmd.env_remove("KPI_WORKSPACE");
-    cmd
-}
+use crate::support::kpi;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

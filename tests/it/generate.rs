@@ -558,19 +558,7 @@ fn the_command_writes_three_files_and_reports_errors_clearly() {
 fn tickets_derived_at_ingest_equal_the_simulated_truth() {
     let exports = tempfile::tempdir().unwrap();
     generate(exports.path(), 300, 21, 0.0);
-    let ws_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(BUNDLED).join("kpi.toml"),
-        ws_dir.path().join("kpi.toml"),
-    )
-    .unwrap();
-    std::fs::create_dir(ws_dir.path().join("holidays")).unwrap();
-    std::fs::copy(
-        Path::new(BUNDLED).join("holidays/sp.csv"),
-        ws_dir.path().join("holidays/sp.csv"),
-    )
-    .unwrap();
-    let ws = Workspace::open(ws_dir.path(), Origin::Explicit).unwrap();
+    let (_ws_dir, ws) = crate::support::sample_config_workspace();
     let mapping = ws
         .config
         .sources

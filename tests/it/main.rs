@@ -6,4 +6,5 @@ mod ingest;
 mod layers;
 mod session;
 mod slt;
+mod support;
 mod workspace;

@@ -2,33 +2,19 @@
 //! ingest commits after it was built, while a query keeps the versions it planned with.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use kpi::ingest::load::{self, Options, Quiet};
 use kpi::session::Session;
-use kpi::workspace::{Origin, Workspace, BUNDLED};
+use kpi::tables::delta;
+use kpi::workspace::Workspace;
+
+use crate::support::sample_config_workspace;
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mappings")
-}
-
-/// A new workspace with the sample's configuration (calendars and mappings) and no data.
-pub fn empty_sample_workspace() -> (tempfile::TempDir, Workspace) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(BUNDLED).join("kpi.toml"),
-        dir.path().join("kpi.toml"),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("holidays")).unwrap();
-    std::fs::copy(
-        Path::new(BUNDLED).join("holidays/sp.csv"),
-        dir.path().join("holidays/sp.csv"),
-    )
-    .unwrap();
-    let ws = Workspace::open(dir.path(), Origin::Explicit).unwrap();
-    (dir, ws)
 }
 
 async fn ingest(ws: &Workspace, source: &str, file: &str) {
@@ -51,7 +37,7 @@ async fn count(session: &Session, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn a_session_sees_later_ingests_and_a_query_keeps_its_versions() {
-    let (_dir, ws) = empty_sample_workspace();
+    let (_dir, ws) = sample_config_workspace();
     let session = Session::builder(&ws).build().unwrap();
 
     // Nothing ingested yet: the table does not exist, and the error says so.
@@ -91,11 +77,32 @@ async fn a_session_sees_later_ingests_and_a_query_keeps_its_versions() {
     // The same session, not rebuilt, sees the new commit in its next query.
     let events = count(&session, "SELECT count(*) FROM ticket_events").await;
     assert!(events > 50, "{events}");
+
+    // Time travel: the versions of the table, and the table as it was at one of them.
+    let path = ws.config.data_dir.join("ticket_events");
+    let versions = delta::versions(&path).await.unwrap();
+    let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [1, 0], "{versions:?}");
+    assert_eq!(versions[1].operation.as_deref(), Some("CREATE TABLE"));
+    assert!(versions.iter().all(|v| v.timestamp_ms.is_some()));
+    let created = delta::open_at(&path, 0).await.unwrap();
+    assert_eq!(delta::file_count(&created), 0);
+    assert!(delta::file_count(&delta::open(&path).await.unwrap()) > 0);
+    let provider = delta::provider(Arc::new(session.context().state()), &created, &path)
+        .await
+        .unwrap();
+    session
+        .context()
+        .register_table("events_at_0", provider)
+        .unwrap();
+    assert_eq!(count(&session, "SELECT count(*) FROM events_at_0").await, 0);
+    let err = delta::open_at(&path, 7).await.unwrap_err().to_string();
+    assert!(err.contains("ticket_events"), "{err}");
 }
 
 #[tokio::test]
 async fn a_read_only_session_refuses_writes_and_settings_start_from_the_builder() {
-    let (dir, ws) = empty_sample_workspace();
+    let (dir, ws) = sample_config_workspace();
     let as_of = chrono::DateTime::parse_from_rfc3339("2026-06-30T23:00:00Z")
         .unwrap()
         .to_utc();

@@ -6,13 +6,7 @@ use std::process::{Command, Stdio};
 
 use kpi::workspace::BUNDLED;
 
-fn kpi() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpi"));
-    cmd.env_remove("KPI_WORKSPACE")
-        .env_remove("KPI_INGEST_CHUNK_ROWS")
-        .env_remove("KPI_INGEST_MEMORY_MB");
-    cmd
-}
+use crate::support::{kpi, sample_config_workspace};
 
 fn example(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -138,18 +132,7 @@ fn a_closed_standard_output_ends_every_command_quietly() {
 
 #[test]
 fn bad_tuning_values_are_rejected_before_anything_runs() {
-    let ws = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(BUNDLED).join("kpi.toml"),
-        ws.path().join("kpi.toml"),
-    )
-    .unwrap();
-    std::fs::create_dir(ws.path().join("holidays")).unwrap();
-    std::fs::copy(
-        Path::new(BUNDLED).join("holidays/sp.csv"),
-        ws.path().join("holidays/sp.csv"),
-    )
-    .unwrap();
+    let (ws, _) = sample_config_workspace();
     let ingest = |flags: &[&str], env: Option<(&str, &str)>| {
         let mut cmd = kpi();
         cmd.arg("--workspace")

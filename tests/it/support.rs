@@ -1,0 +1,33 @@
+//! What several test modules need: the binary with a clean environment, and workspaces.
+
+use std::path::Path;
+use std::process::Command;
+
+use kpi::workspace::{Origin, Workspace, BUNDLED};
+
+/// The `kpi` binary, with none of its environment variables set.
+pub fn kpi() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpi"));
+    for var in [
+        "KPI_WORKSPACE",
+        "KPI_INGEST_CHUNK_ROWS",
+        "KPI_INGEST_MEMORY_MB",
+        "KPI_MEMORY_LIMIT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A new workspace with the sample's configuration (calendars, holidays and mappings) and no
+/// data.
+pub fn sample_config_workspace() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["kpi.toml", "holidays/sp.csv"] {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(BUNDLED).join(file), to).unwrap();
+    }
+    let ws = Workspace::open(dir.path(), Origin::Explicit).unwrap();
+    (dir, ws)
+}
