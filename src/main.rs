@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         // The reader of standard output went away (`| head`): nothing more to say.
-        Err(err) if cli::output::closed_by_reader(&err) => ExitCode::SUCCESS,
+        Err(_) if cli::output::closed_by_reader() => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
             // Library errors often repeat their cause in their own message: print a cause only

@@ -42,7 +42,8 @@ pub struct IngestArgs {
         env = "KPI_INGEST_MEMORY_MB",
         value_name = "MIB",
         default_value_t = load::Options::MEMORY_MB as u64,
-        value_parser = clap::value_parser!(u64).range(load::Options::MIN_MEMORY_MB as u64..)
+        value_parser = clap::value_parser!(u64)
+            .range(load::Options::MIN_MEMORY_MB as u64..=load::Options::MAX_MEMORY_MB as u64)
     )]
     memory_mb: u64,
 }

@@ -22,7 +22,7 @@ use kpi::workspace::{self, Workspace};
 #[command(name = "kpi", version, propagate_version = true)]
 pub struct Cli {
     /// Workspace folder (holds kpi.toml). Default: the current directory if it has a
-    /// kpi.toml, else the bundled sample workspace.
+    /// kpi.toml, else the bundled sample workspace (read-only: commands that write need one).
     #[arg(
         long,
         short = 'w',

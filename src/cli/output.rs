@@ -36,12 +36,8 @@ impl Write for Stdout {
     }
 }
 
-/// Whether `err` comes from standard output having been closed by its reader.
-pub fn closed_by_reader(err: &anyhow::Error) -> bool {
+/// Whether a write to standard output met a pipe closed by its reader: the command's
+/// failure is then only that, whatever error type carried it up.
+pub fn closed_by_reader() -> bool {
     CLOSED.load(Ordering::Relaxed)
-        || err.chain().any(|cause| {
-            cause
-                .downcast_ref::<io::Error>()
-                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-        })
 }

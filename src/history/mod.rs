@@ -17,7 +17,7 @@
 //! | `first_response_at` | the earlier of the first `public_reply` by an `agent` and the first move out of the initial status (the `to_status` of the first event that has one) |
 //! | `resolved_at` | the first entry into a resolved status (`resolved`, `closed`) |
 //! | `closed_at` | the last entry into `closed`, when the ticket is closed now |
-//! | `reopen_count` | moves from a resolved status to another status, plus `reopened` events without a status |
+//! | `reopen_count` | moves from a resolved status to an unresolved one, plus `reopened` events without a status |
 //! | `csat_score` | the last `csat_rated` event's value when it is a whole number from 1 to 5 |
 //! | `assigned` | the last `assigned` event's value |
 //!

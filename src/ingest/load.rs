@@ -150,6 +150,8 @@ impl Options {
     pub const MEMORY_MB: usize = 1024;
     /// The least memory a run accepts, MiB.
     pub const MIN_MEMORY_MB: usize = 64;
+    /// The most memory a run accepts, MiB (1 PiB: a bound, not a recommendation).
+    pub const MAX_MEMORY_MB: usize = 1 << 30;
 }
 
 impl Default for Options {
@@ -522,9 +524,6 @@ struct Run<'a> {
     chunks: u64,
 }
 
-/// The key of the ticket a row belongs to, which the derived inputs are chunked by.
-const TICKET_KEY: &[&str] = &["ticket_id", "source_system"];
-
 /// Register `{relation}_chunk` for each relation: its rows whose `key` falls in chunk `i`
 /// of `n` (all of them when `n` is 1).
 async fn register_chunk(
@@ -641,7 +640,7 @@ impl Run<'_> {
                 // Costly to compute, and the reconciliation reads its input once per chunk:
                 // written once, chunk by chunk of tickets.
                 write_chunks(ctx, sql, &stage.dir.join(&input), &input, chunks, |i| {
-                    register_chunk(ctx, relations, TICKET_KEY, chunks, i)
+                    register_chunk(ctx, relations, TICKETS.key, chunks, i)
                 })
                 .await?;
             }

@@ -17,7 +17,7 @@ use datafusion::arrow::error::ArrowError;
 use crate::config::sources::TICKET_ATTRIBUTES;
 
 use super::mapper::{Fields, Rejection, Value};
-use crate::tables::{Kind, TICKETS, TICKET_EVENTS};
+use crate::tables::{EventType, Kind, Vocabulary, TICKETS, TICKET_EVENTS};
 
 /// One row of `tickets`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,7 +257,7 @@ impl EventRecord {
         let to_status = text(f, "to_status");
         let event_type = match text(f, "event_type").filter(|s| !s.is_empty()) {
             Some(t) => t,
-            None if to_status.is_some() => "status_changed".to_string(),
+            None if to_status.is_some() => EventType::StatusChanged.as_str().to_string(),
             None => return Err(missing(f.line, "event_type")),
         };
         let mut record = EventRecord {
@@ -366,8 +366,9 @@ pub fn attributes_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| {
         let tickets = TICKETS.schema();
-        let fields: Vec<Field> = ["ticket_id", "source_system"]
-            .into_iter()
+        let fields: Vec<Field> = TICKETS
+            .key
+            .iter()
             .map(|n| tickets.field_with_name(n).cloned())
             .chain([Ok(Field::new("ts", Kind::Timestamp.data_type(), false))])
             .chain(

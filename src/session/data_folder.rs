@@ -2,8 +2,10 @@
 //! opened when a query plans — a Delta table at its latest version, a file or folder of files
 //! by its format — so a long-lived session sees new ingests without being rebuilt, and each
 //! query sees one version of each table for its whole run (DataFusion resolves every table a
-//! statement names once, before planning it). Tables the session creates (`CREATE EXTERNAL
-//! TABLE`, `CREATE VIEW`) live beside them in memory and take precedence.
+//! statement names once, before planning it). The stored tables are read-only in SQL
+//! ([`super::stored`]). Tables the session creates (`CREATE EXTERNAL TABLE`, `CREATE VIEW`)
+//! live beside them in memory and take precedence; a view keeps the table versions it was
+//! created with.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -17,11 +19,14 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use parking_lot::RwLock;
 
 use crate::tables::delta;
+
+use super::stored::StoredTable;
 
 /// One table of the data folder: where it is and how it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +74,23 @@ impl DataFolder {
             .collect()
     }
 
-    fn find(&self, name: &str) -> Option<Entry> {
-        self.entries()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, e)| e)
+    /// The entry of table `name`; two entries with one name (`tickets/` and `tickets.parquet`)
+    /// are an error naming both, rather than a silent choice.
+    fn find(&self, name: &str) -> Result<Option<Entry>> {
+        let mut found = self.entries().into_iter().filter(|(n, _)| n == name);
+        let first = found.next().map(|(_, e)| e);
+        if let Some((_, second)) = found.next() {
+            let path = |e: &Entry| match e {
+                Entry::Delta(p) | Entry::Files { path: p, .. } => p.display().to_string(),
+            };
+            return Err(DataFusionError::Plan(format!(
+                "two tables are named '{name}' in {}: {} and {}; rename one of them",
+                self.dir.display(),
+                first.as_ref().map(path).unwrap_or_default(),
+                path(&second)
+            )));
+        }
+        Ok(first)
     }
 
     fn session(&self) -> Result<SessionState> {
@@ -84,7 +101,13 @@ impl DataFolder {
         Ok(state)
     }
 
+    /// Open the table `name` stored at `entry`, read-only in SQL.
     async fn open(&self, name: &str, entry: Entry) -> Result<Arc<dyn TableProvider>> {
+        let table = self.open_stored(name, entry).await?;
+        Ok(Arc::new(StoredTable::new(name, table)))
+    }
+
+    async fn open_stored(&self, name: &str, entry: Entry) -> Result<Arc<dyn TableProvider>> {
         let state = self.session()?;
         let context = |e: String| {
             DataFusionError::Plan(format!(
@@ -158,6 +181,7 @@ fn entry(path: PathBuf) -> Option<Entry> {
 impl SchemaProvider for DataFolder {
     fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.entries().into_iter().map(|(n, _)| n).collect();
+        names.dedup();
         for name in self.created.table_names() {
             if !names.contains(&name) {
                 names.push(name);
@@ -170,10 +194,23 @@ impl SchemaProvider for DataFolder {
         if let Some(table) = self.created.table(name).await? {
             return Ok(Some(table));
         }
-        match self.find(name) {
+        match self.find(name)? {
             Some(entry) => self.open(name, entry).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Every stored table is a base table: listing them (`information_schema.tables`,
+    /// `SHOW TABLES`) opens none of them.
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        if self.created.table_exist(name) {
+            return self.created.table_type(name).await;
+        }
+        Ok(self
+            .entries()
+            .iter()
+            .any(|(n, _)| n == name)
+            .then_some(TableType::Base))
     }
 
     fn register_table(
@@ -189,6 +226,6 @@ impl SchemaProvider for DataFolder {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.created.table_exist(name) || self.find(name).is_some()
+        self.created.table_exist(name) || self.entries().iter().any(|(n, _)| n == name)
     }
 }

@@ -9,6 +9,7 @@
 
 mod data_folder;
 pub mod options;
+mod stored;
 
 use std::sync::Arc;
 

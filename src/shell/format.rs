@@ -4,12 +4,12 @@ use std::io::Write;
 
 use std::sync::Arc;
 
+use comfy_table::{Cell, ColumnConstraint, Table, Width};
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -47,6 +47,8 @@ pub struct Printer<'a> {
     /// Rows waiting for a table page, and whether a page was printed already.
     page: Vec<RecordBatch>,
     paged: bool,
+    /// The content width of each column of the pages printed so far.
+    widths: Vec<u16>,
     /// Rows written so far (the JSON array needs to know whether to open with `[`).
     rows: usize,
 }
@@ -61,6 +63,7 @@ impl<'a> Printer<'a> {
             csv_started: false,
             page: Vec::new(),
             paged: false,
+            widths: Vec::new(),
             rows: 0,
         }
     }
@@ -111,13 +114,42 @@ impl<'a> Printer<'a> {
         Ok(())
     }
 
+    /// Lay out the buffered rows. Later pages keep the columns of the first, without its
+    /// header, so the whole result reads as one table; a page whose values need wider columns
+    /// starts again with a header at the new widths.
     fn flush_page(&mut self) -> Result<(), OutputError> {
         if self.page.is_empty() && self.paged {
             return Ok(());
         }
-        let text = pretty_format_batches_with_schema(self.schema.clone(), &self.page)?.to_string();
+        let mut table = page_table(&self.schema, &self.page)?;
         self.page.clear();
+        let natural = table.column_max_content_widths();
+        let fits = self.paged
+            && natural.len() == self.widths.len()
+            && natural.iter().zip(&self.widths).all(|(n, w)| n <= w);
         if self.paged {
+            let widths: Vec<u16> = if fits {
+                self.widths.clone()
+            } else {
+                natural
+                    .iter()
+                    .zip(self.widths.iter().chain(std::iter::repeat(&0)))
+                    .map(|(n, w)| *n.max(w))
+                    .collect()
+            };
+            // An absolute width counts the cell's padding (one space each side); every value
+            // fits, so nothing wraps.
+            table.set_constraints(
+                widths
+                    .iter()
+                    .map(|w| ColumnConstraint::Absolute(Width::Fixed(w.saturating_add(2)))),
+            );
+            self.widths = widths;
+        } else {
+            self.widths = natural;
+        }
+        let text = table.to_string();
+        if fits {
             // A continuation: the rows and the closing border, without the header again.
             for line in text.lines().skip(3) {
                 writeln!(self.out, "{line}")?;
@@ -165,6 +197,25 @@ pub fn write_batches(
         printer.batch(batch)?;
     }
     printer.finish()
+}
+
+/// One page of a result as a text table, laid out as Arrow's pretty printer does.
+fn page_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table, ArrowError> {
+    let mut table = Table::new();
+    table.load_preset("||--+-++|    ++++++");
+    table.set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
+    let options = FormatOptions::default().with_display_error(true);
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            table.add_row(formatters.iter().map(|f| Cell::new(f.value(row))));
+        }
+    }
+    Ok(table)
 }
 
 /// CSV has no nested values: lists, structs and maps are written as their text form
@@ -252,8 +303,8 @@ mod tests {
 
     #[test]
     fn results_stream_batch_by_batch_as_one_result() {
-        let batches = [numbers(0, 1000), numbers(1000, 1000), numbers(2000, 5)];
-        // A table in pages: one header, every row once, in order, closed by a border.
+        let batches = [numbers(1000, 1000), numbers(0, 1000), numbers(2000, 5)];
+        // A table in pages: one header, every row once, in order, every line aligned.
         let table = printed(Format::Table, &batches);
         assert_eq!(table.matches("| id").count(), 1, "{table}");
         let rows: Vec<&str> = table
@@ -261,8 +312,21 @@ mod tests {
             .filter(|l| l.starts_with("| ") && !l.starts_with("| id"))
             .collect();
         assert_eq!(rows.len(), 2005);
-        assert_eq!(rows[1000].trim_matches(|c| c == '|' || c == ' '), "1000");
+        assert_eq!(rows[1000].trim_matches(|c| c == '|' || c == ' '), "0");
+        let widths: Vec<usize> = table.lines().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{table}");
         assert!(table.ends_with("+\n"), "{table}");
+        // A page that needs wider columns starts again with a header, aligned with its rows.
+        let widening = printed(Format::Table, &[numbers(0, 1000), numbers(1000, 1000)]);
+        assert_eq!(widening.matches("| id").count(), 2);
+        let second = &widening[widening.rfind("+----").unwrap()..];
+        assert!(
+            widening
+                .lines()
+                .skip_while(|l| !l.contains("1000"))
+                .all(|l| l.chars().count() == second.lines().next().unwrap().chars().count()),
+            "{widening}"
+        );
         // CSV: one header.
         let csv = printed(Format::Csv, &batches);
         assert_eq!(csv.lines().count(), 2006);

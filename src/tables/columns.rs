@@ -115,7 +115,7 @@ pub const TICKET_COLUMNS: &[Column] = &[
         "reopen_count",
         Kind::Integer,
         true,
-        "How many times it left resolved or closed for an open status.",
+        "How many times it left resolved or closed for an unresolved status.",
     ),
     col(
         "csat_score",
@@ -335,6 +335,39 @@ mod tests {
             "README.md should contain these tables:\n{}",
             missing.join("\n")
         );
+    }
+
+    /// The columns' documentation (and so the README) names every word of their vocabulary.
+    #[test]
+    fn column_docs_name_their_vocabularies() {
+        use crate::tables::vocab::{ActorRole, EventType, Priority, Status, Vocabulary};
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        for (table, column, words) in [
+            (&TICKETS, "status", Status::NAMES),
+            (&TICKETS, "priority", Priority::NAMES),
+            (&TICKET_EVENTS, "actor_role", ActorRole::NAMES),
+            (&TICKET_EVENTS, "event_type", EventType::NAMES),
+        ] {
+            let doc = table.column(column).unwrap().doc;
+            for word in words {
+                assert!(doc.contains(word), "{column}: {word} missing from {doc:?}");
+            }
+        }
+        let line = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("Canonical vocabularies"))
+            .take(3)
+            .collect::<String>();
+        for word in Status::NAMES
+            .iter()
+            .chain(Priority::NAMES)
+            .chain(ActorRole::NAMES)
+        {
+            assert!(
+                line.contains(&format!("`{word}`")),
+                "README vocabularies lack {word}"
+            );
+        }
     }
 
     #[test]

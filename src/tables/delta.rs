@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::StructType;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -171,13 +170,4 @@ pub async fn provider<S: Session + 'static>(
         .with_session(session)
         .await
         .map_err(|e| delta_err(path)(DeltaTableError::from(e)))
-}
-
-/// Register the Delta table at `path` in `ctx` as `name`, at its latest version.
-pub async fn register(ctx: &SessionContext, name: &str, path: &Path) -> Result<(), StoreError> {
-    let table = open(path).await?;
-    let provider = provider(Arc::new(ctx.state()), &table, path).await?;
-    ctx.register_table(name, provider)
-        .map_err(|e| delta_err(path)(DeltaTableError::from(e)))?;
-    Ok(())
 }

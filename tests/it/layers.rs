@@ -13,7 +13,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("history", &["tables"]),
     ("functions", &["calendar", "config"]),
     ("ingest", &["calendar", "config", "tables", "history"]),
-    // The generator's unit tests load the sample workspace.
+    // The generator's unit tests load the sample workspace (a lower layer: calendars and
+    // configuration only).
     (
         "generate",
         &["calendar", "config", "tables", "history", "workspace"],
@@ -56,13 +57,28 @@ fn imports(src: &Path, module: &str) -> BTreeSet<String> {
             .collect::<Vec<_>>()
             .join("\n");
         for (at, _) in text.match_indices("crate::") {
-            let name: String = text[at + "crate::".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            // `$crate::` in macros and `super::`-relative paths are not crate modules.
-            if !text[..at].ends_with('$') && !name.is_empty() && name != module {
-                found.insert(name);
+            // `$crate::` in macros is not a path of this crate.
+            if text[..at].ends_with('$') {
+                continue;
+            }
+            let rest = &text[at + "crate::".len()..];
+            // `crate::{a, b::c}` names several modules.
+            let group = match rest.strip_prefix('{') {
+                Some(inner) => &inner[..inner.find('}').unwrap_or(inner.len())],
+                None => rest,
+            };
+            for part in group.split(',') {
+                let name: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != module {
+                    found.insert(name);
+                }
+                if !rest.starts_with('{') {
+                    break;
+                }
             }
         }
     }

@@ -125,6 +125,42 @@ async fn a_read_only_session_refuses_writes_and_settings_start_from_the_builder(
         );
     }
     assert!(!target.exists());
+    // The stored tables change only through ingest, whatever the session allows.
+    ingest(&ws, "helpdesk_tickets", "tickets.csv").await;
+    let writable = Session::builder(&ws).build().unwrap();
+    for sql in [
+        "INSERT INTO tickets SELECT * FROM tickets",
+        "DELETE FROM tickets",
+        "UPDATE tickets SET team = 'x'",
+        "TRUNCATE TABLE tickets",
+    ] {
+        let result = match writable.sql(sql).await {
+            Ok(df) => df.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("'tickets'") && err.contains("kpi ingest"),
+            "{sql}: {err}"
+        );
+    }
+    assert_eq!(count(&writable, "SELECT count(*) FROM tickets").await, 10);
+    // Tables of the session's own are writable.
+    writable
+        .sql("CREATE TABLE mine AS SELECT ticket_id FROM tickets")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    writable
+        .sql("INSERT INTO mine VALUES ('x')")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(count(&writable, "SELECT count(*) FROM mine").await, 11);
     // Files by path are off unless asked for.
     let err = session
         .sql(&format!(
@@ -144,4 +180,42 @@ async fn a_read_only_session_refuses_writes_and_settings_start_from_the_builder(
         .await
         .unwrap();
     assert_eq!(session.options().as_of, None);
+}
+
+#[tokio::test]
+async fn files_in_the_data_folder_are_tables_and_name_clashes_are_errors() {
+    let (_dir, ws) = sample_config_workspace();
+    let data = &ws.config.data_dir;
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(
+        data.join("targets.csv"),
+        "team,goal\nbilling,0.9\ntech,0.8\n",
+    )
+    .unwrap();
+    let session = Session::builder(&ws).build().unwrap();
+    assert_eq!(count(&session, "SELECT count(*) FROM targets").await, 2);
+    // A second table of the same name is an error that names both, not a silent choice.
+    std::fs::write(data.join("targets.json"), "{\"team\": \"x\"}\n").unwrap();
+    let err = session
+        .sql("SELECT * FROM targets")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("two tables are named 'targets'")
+            && err.contains("targets.csv")
+            && err.contains("targets.json"),
+        "{err}"
+    );
+    let names = session
+        .sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'targets'")
+        .await
+        .unwrap();
+    assert_eq!(
+        names.collect().await.unwrap()[0]
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .value(0),
+        1
+    );
 }

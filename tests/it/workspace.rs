@@ -68,14 +68,15 @@ fn ingest_outside_a_workspace_is_refused_and_writes_nothing() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("true"));
 }
 
-/// Start `cmd` with its standard output closed by its reader before it writes.
+/// Run `cmd` with its standard output a pipe whose reader is already gone.
 fn with_closed_stdout(cmd: &mut Command) -> (Option<i32>, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = cmd
+        .stdout(Stdio::from(writer))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     (
         out.status.code(),
@@ -128,6 +129,27 @@ fn a_closed_standard_output_ends_every_command_quietly() {
             .arg(ws.path().join("other")),
     );
     assert_eq!((code, err.as_str()), (Some(0), ""));
+    let exports = tempfile::tempdir().unwrap();
+    let (code, err) = with_closed_stdout(
+        kpi()
+            .current_dir(Path::new(BUNDLED))
+            .args(["generate", "--tickets", "20", "--out"])
+            .arg(exports.path()),
+    );
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+    let (sample, _) = sample_config_workspace();
+    for json in [true, false] {
+        let mut cmd = kpi();
+        cmd.arg("--workspace")
+            .arg(sample.path())
+            .args(["ingest", "--source", "helpdesk_tickets"])
+            .arg(example("tickets.csv"));
+        if json {
+            cmd.arg("--json");
+        }
+        let (code, err) = with_closed_stdout(&mut cmd);
+        assert_eq!((code, err.as_str()), (Some(0), ""), "--json {json}");
+    }
 }
 
 #[test]
