@@ -9,6 +9,7 @@
 //! - [`history`]: the ticket-history rules (status, first response, resolution, reopens).
 //! - [`generate`]: deterministic synthetic help-desk exports in three shapes.
 //! - [`ingest`]: help-desk exports into the canonical ticket and event tables.
+//! - [`sla`]: SLA policies as the engine uses them (conditions planned, the policies table).
 //! - [`session`]: the DataFusion session of a workspace.
 //! - [`shell`]: running SQL and printing results.
 
@@ -20,5 +21,6 @@ pub mod history;
 pub mod ingest;
 pub mod session;
 pub mod shell;
+pub mod sla;
 pub mod tables;
 pub mod workspace;

@@ -111,6 +111,7 @@ impl Workspace {
             });
         }
         let config = Config::load(&path)?;
+        crate::sla::check_conditions(&config)?;
         let calendars =
             CalendarRegistry::new(config.calendars.clone(), config.default_calendar.clone())
                 .map_err(|source| WorkspaceError::Calendars {

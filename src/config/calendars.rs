@@ -146,7 +146,7 @@ fn weekly_hours(
     WeeklyHours::new(ranges).map_err(|e| src.invalid(raw.span(), key, e.to_string()))
 }
 
-fn parse_date(text: &str) -> Result<NaiveDate, String> {
+pub(super) fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map_err(|_| format!("invalid date '{text}' (expected YYYY-MM-DD)"))
 }

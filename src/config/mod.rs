@@ -7,6 +7,7 @@
 mod calendars;
 mod error;
 mod formats;
+pub mod sla;
 pub mod sources;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use crate::calendar::Calendar;
 
 pub use error::ConfigError;
 pub use formats::TimestampFormat;
+pub use sla::{ResolutionStop, SlaConfig, SlaPolicy};
 pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping};
 
 /// The configuration file name that marks a folder as a workspace.
@@ -42,6 +44,8 @@ pub struct Config {
     pub calendars: Vec<Calendar>,
     /// The export mappings (`[sources.NAME]`), in file order.
     pub sources: Vec<SourceMapping>,
+    /// The SLA policies (`[sla]`, `[[sla.policies]]`).
+    pub sla: SlaConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +58,7 @@ struct RawConfig {
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
     sources: BTreeMap<String, Spanned<sources::RawSource>>,
+    sla: Option<Spanned<sla::RawSla>>,
 }
 
 impl Config {
@@ -112,6 +117,8 @@ impl Config {
             }
             None => None,
         };
+        let names: Vec<&str> = calendars.iter().map(Calendar::name).collect();
+        let sla = sla::build(&ctx, raw.sla.as_ref(), &names, default_calendar.as_deref())?;
         let dir = |value: Option<Spanned<String>>, default: &str| {
             root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner))
         };
@@ -123,6 +130,7 @@ impl Config {
             default_calendar,
             calendars,
             sources,
+            sla,
         })
     }
 }
@@ -135,7 +143,7 @@ pub(crate) struct Source<'a> {
 
 impl Source<'_> {
     /// 1-based line and column of a byte offset.
-    fn position(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;

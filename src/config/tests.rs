@@ -1,6 +1,9 @@
 use std::path::Path;
 
+use chrono::NaiveDate;
+
 use super::*;
+use crate::tables::{SlaMetric, Status};
 
 const EXAMPLE: &str = r#"
 default_calendar = "br-sp"
@@ -279,4 +282,161 @@ fn bad_source_mappings_name_the_key_and_value() {
         let err = error(&text);
         assert!(err.contains(expected), "expected '{expected}' in: {err}");
     }
+}
+
+/// The policies of the SLA issue, as written there.
+const POLICIES: &str = r#"
+[sla]
+at_risk_share = 0.25
+
+[[sla.policies]]
+name = "urgent"
+when = "priority = 'urgent'"
+calendar = "br-sp"
+pause_statuses = ["pending", "on_hold"]
+targets = { first_response = "30m", next_reply = "2h", resolution = "8h" }
+valid_from = "2026-01-01"
+
+[[sla.policies]]
+name = "standard"
+when = "channel IN ('email', 'portal')"
+targets = { first_response = "4h", resolution = "3bd" }
+business_day = "9h"
+"#;
+
+fn with_policies(policies: &str) -> Result<Config, ConfigError> {
+    parse(&format!("{EXAMPLE}{policies}"))
+}
+
+#[test]
+fn sla_policies_parse_in_file_order_with_targets_in_seconds() {
+    let config = with_policies(POLICIES).unwrap();
+    let sla = &config.sla;
+    assert_eq!(sla.at_risk_share, 0.25);
+    let urgent = &sla.policies[0];
+    assert_eq!((urgent.name.as_str(), urgent.position), ("urgent", 1));
+    assert_eq!(urgent.calendar.as_deref(), Some("br-sp"));
+    assert_eq!(urgent.pause_statuses, [Status::Pending, Status::OnHold]);
+    assert_eq!(urgent.targets[&SlaMetric::FirstResponse], 1800);
+    assert_eq!(urgent.targets[&SlaMetric::NextReply], 7200);
+    assert_eq!(urgent.targets[&SlaMetric::Resolution], 8 * 3600);
+    assert_eq!(urgent.valid_from, NaiveDate::from_ymd_opt(2026, 1, 1));
+    let when = urgent.when.as_ref().unwrap();
+    assert_eq!((when.sql.as_str(), when.line), ("priority = 'urgent'", 22));
+    let standard = &sla.policies[1];
+    assert_eq!(standard.calendar, None, "the default calendar");
+    assert_eq!(standard.targets[&SlaMetric::Resolution], 3 * 9 * 3600);
+    assert!(!standard.targets.contains_key(&SlaMetric::NextReply));
+    assert_eq!(standard.resolution_stop, ResolutionStop::Resolved);
+    // No [sla] table: no policies.
+    assert!(parse(EXAMPLE).unwrap().sla.policies.is_empty());
+}
+
+#[test]
+fn sla_policy_errors_name_the_line_key_and_value() {
+    let policy = |body: &str| format!("\n[[sla.policies]]\nname = \"p\"\n{body}\n");
+    let cases: &[(&str, &str)] = &[
+        (
+            "targets = { first_response = \"4x\" }",
+            "sla.policies.p.targets.first_response: invalid duration '4x'",
+        ),
+        (
+            "targets = { first_reply = \"4h\" }",
+            "unknown metric 'first_reply'; known: first_response, next_reply, resolution, first_resolution",
+        ),
+        (
+            "targets = { resolution = \"3bd\" }",
+            "needs the policy's business_day",
+        ),
+        ("targets = {}", "sla.policies.p.targets: no targets"),
+        (
+            "calendar = \"br-rj\"\ntargets = { resolution = \"8h\" }",
+            "sla.policies.p.calendar: unknown calendar 'br-rj'; known: br-sp, night-ops",
+        ),
+        (
+            "pause_statuses = [\"waiting\"]\ntargets = { resolution = \"8h\" }",
+            "unknown status 'waiting'; the canonical statuses are new, open, pending",
+        ),
+        (
+            "pause_statuses = [\"resolved\"]\ntargets = { resolution = \"8h\" }",
+            "'resolved' is a resolved status",
+        ),
+        (
+            "valid_from = \"2026-07-01\"\nvalid_until = \"2026-01-01\"\ntargets = { resolution = \"8h\" }",
+            "valid_until 2026-01-01 is not after valid_from 2026-07-01",
+        ),
+        (
+            "valid_from = \"2026-02-30\"\ntargets = { resolution = \"8h\" }",
+            "invalid date '2026-02-30'",
+        ),
+        (
+            "resolution_stop = \"done\"\ntargets = { resolution = \"8h\" }",
+            "unknown resolution_stop 'done'",
+        ),
+        (
+            "when = \" \"\ntargets = { resolution = \"8h\" }",
+            "an empty condition",
+        ),
+        (
+            "business_day = \"25h\"\ntargets = { resolution = \"1bd\" }",
+            "at most 24h",
+        ),
+        (
+            "targets = { resolution = \"8h\" }\nwhen_not = \"x\"",
+            "unknown field `when_not`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let err = with_policies(&policy(body)).unwrap_err().to_string();
+        assert!(err.starts_with("ws/kpi.toml:"), "{body}: {err}");
+        assert!(
+            err.contains(expected),
+            "{body}:\n{err}\nexpected: {expected}"
+        );
+    }
+    let err = with_policies("[sla]\nat_risk_share = 1.5\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sla.at_risk_share: 1.5 is not a share"),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_versions_of_a_policy_must_not_overlap() {
+    let version = |from: &str, until: &str| {
+        format!(
+            "\n[[sla.policies]]\nname = \"std\"\nvalid_from = \"{from}\"\nvalid_until = \"{until}\"\ntargets = {{ resolution = \"8h\" }}\n"
+        )
+    };
+    let ok = format!(
+        "{}{}",
+        version("2025-01-01", "2026-01-01"),
+        version("2026-01-01", "2027-01-01")
+    );
+    let sla = with_policies(&ok).unwrap().sla;
+    assert_eq!(sla.policies.len(), 2);
+    let overlapping = format!(
+        "{}{}",
+        version("2025-01-01", "2026-02-01"),
+        version("2026-01-01", "2027-01-01")
+    );
+    let err = with_policies(&overlapping).unwrap_err().to_string();
+    assert!(
+        err.contains("two versions of policy 'std' apply on the same days"),
+        "{err}"
+    );
+    assert!(err.contains("the other is at line 17"), "{err}");
+    // Without a default calendar, a policy must name one.
+    let err = parse(
+        "[calendars.a]\ntimezone = \"UTC\"\nhours = { mon = [\"09:00-17:00\"] }\n\
+         [[sla.policies]]\nname = \"p\"\ntargets = { resolution = \"8h\" }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("sla.policies.p.calendar: no calendar"),
+        "{err}"
+    );
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -25,6 +26,7 @@ use datafusion::sql::parser::Statement;
 
 use crate::functions;
 use crate::workspace::Workspace;
+use stored::StoredTable;
 
 pub use data_folder::DataFolder;
 pub use options::KpiOptions;
@@ -106,6 +108,19 @@ impl SessionBuilder<'_> {
         catalog
             .register_schema(SCHEMA, Arc::new(folder))
             .map_err(setup)?;
+        // The configured SLA policies, read-only like the stored tables.
+        let batch = crate::sla::policies_batch(&self.workspace.config)
+            .map_err(|e| setup(DataFusionError::from(e)))?;
+        let policies = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(setup)?;
+        ctx.register_table(
+            crate::sla::SLA_POLICIES,
+            Arc::new(StoredTable::changed_by(
+                crate::sla::SLA_POLICIES,
+                Arc::new(policies),
+                "the [[sla.policies]] of kpi.toml",
+            )),
+        )
+        .map_err(setup)?;
         Ok(Session {
             ctx,
             read_only: self.read_only,

@@ -16,26 +16,40 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-/// A table of the `data/` folder, read-only in SQL.
+/// A table of the workspace (the `data/` folder, the configured policies), read-only in SQL.
 #[derive(Debug)]
 pub struct StoredTable {
     name: String,
     inner: Arc<dyn TableProvider>,
+    /// How its rows do change, for the error message.
+    changed_by: &'static str,
 }
 
 impl StoredTable {
+    /// A table of the `data/` folder, changed by `kpi ingest`.
     pub fn new(name: &str, inner: Arc<dyn TableProvider>) -> StoredTable {
+        StoredTable::changed_by(name, inner, "`kpi ingest`")
+    }
+
+    /// A table whose rows change only through `changed_by`.
+    pub fn changed_by(
+        name: &str,
+        inner: Arc<dyn TableProvider>,
+        changed_by: &'static str,
+    ) -> StoredTable {
         StoredTable {
             name: name.to_string(),
             inner,
+            changed_by,
         }
     }
 
     fn refuse<T>(&self, what: &str) -> Result<T> {
         plan_err!(
-            "{what} is not allowed on '{}': the workspace's stored tables change only through \
-             `kpi ingest` (copy the rows into a table of your own with CREATE TABLE … AS SELECT)",
-            self.name
+            "{what} is not allowed on '{}': it changes only through {} (copy the rows into a \
+             table of your own with CREATE TABLE … AS SELECT)",
+            self.name,
+            self.changed_by
         )
     }
 }

@@ -15,4 +15,4 @@ pub mod vocab;
 
 pub use columns::{Column, Kind, Table, QUARANTINE, STORED, TICKETS, TICKET_EVENTS};
 pub use delta::StoreError;
-pub use vocab::{ActorRole, EventType, Priority, Status, Vocabulary};
+pub use vocab::{ActorRole, EventType, Priority, SlaMetric, Status, Vocabulary};

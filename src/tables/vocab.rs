@@ -111,6 +111,20 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// The SLA metrics a policy can measure (the `metric` column of `ticket_sla`).
+    SlaMetric {
+        /// From creation to the first response.
+        FirstResponse = "first_response",
+        /// From each customer reply waiting for an answer to the next agent reply.
+        NextReply = "next_reply",
+        /// From creation to the last entry into a resolved status.
+        Resolution = "resolution",
+        /// From creation to the first entry into a resolved status.
+        FirstResolution = "first_resolution",
+    }
+}
+
 /// `('a', 'b')`: the SQL list of `values`, for `x IN …`.
 pub fn sql_list<V: Vocabulary>(values: &[V]) -> String {
     let words: Vec<String> = values.iter().map(|v| format!("'{}'", v.as_str())).collect();
@@ -145,6 +159,7 @@ mod tests {
         round_trips::<Priority>();
         round_trips::<ActorRole>();
         round_trips::<EventType>();
+        round_trips::<SlaMetric>();
     }
 
     #[test]

@@ -19,10 +19,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "generate",
         &["calendar", "config", "tables", "history", "workspace"],
     ),
-    ("workspace", &["calendar", "config"]),
+    ("sla", &["calendar", "config", "tables", "history"]),
+    ("workspace", &["calendar", "config", "sla"]),
     (
         "session",
-        &["calendar", "config", "tables", "functions", "workspace"],
+        &[
+            "calendar",
+            "config",
+            "tables",
+            "functions",
+            "sla",
+            "workspace",
+        ],
     ),
     ("shell", &["session"]),
 ];

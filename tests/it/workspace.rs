@@ -215,3 +215,34 @@ fn bad_tuning_values_are_rejected_before_anything_runs() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("2026-06-30T23:00:00Z"), "{text}");
 }
+
+#[test]
+fn a_bad_policy_condition_stops_every_command_at_its_place_in_kpi_toml() {
+    let (ws, _) = sample_config_workspace();
+    let config = ws.path().join("kpi.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "when = \"priority = 'urgent'\"",
+        "when = \"prio = 'urgent'\"",
+    );
+    std::fs::write(&config, &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("when = \"prio"))
+        .unwrap()
+        + 1;
+    let out = kpi()
+        .arg("--workspace")
+        .arg(ws.path())
+        .args(["sql", "-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "kpi.toml:{line}:8: sla.policies.urgent.when: 'prio = 'urgent''"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("prio"), "{err}");
+}

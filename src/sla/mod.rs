@@ -1,0 +1,110 @@
+//! SLA policies as the engine uses them: their `when` conditions planned against the
+//! `tickets` schema when a workspace loads (so a bad condition is reported with its place in
+//! `kpi.toml`, before any query runs), and the `sla_policies` table.
+//!
+//! The policies themselves are parsed and validated in [`crate::config::sla`]. This layer sits
+//! above the table model and the history rules, and below sessions.
+
+mod policies;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::ExprSchemable;
+use datafusion::prelude::SessionContext;
+
+use crate::config::{Config, ConfigError};
+use crate::tables::TICKETS;
+
+pub use policies::{policies_batch, SLA_POLICIES};
+
+/// Plan every policy's `when` against the `tickets` schema: an unknown column, a function
+/// that does not exist, a syntax error or a condition that is not true/false is an error
+/// naming the file, line, column, key and condition.
+pub fn check_conditions(config: &Config) -> Result<(), ConfigError> {
+    let schema = match DFSchema::try_from(TICKETS.schema().as_ref().clone()) {
+        Ok(schema) => schema,
+        Err(e) => return Err(invalid(config, 1, 1, "sla", e.to_string())),
+    };
+    let ctx = SessionContext::new();
+    for policy in &config.sla.policies {
+        let Some(when) = &policy.when else {
+            continue;
+        };
+        let fail = |message: String| {
+            invalid(
+                config,
+                when.line,
+                when.column,
+                &format!("sla.policies.{}.when", policy.name),
+                format!("'{}': {message}", when.sql),
+            )
+        };
+        let expr = ctx
+            .parse_sql_expr(&when.sql, &schema)
+            .map_err(|e| fail(first_line(&e.to_string())))?;
+        let data_type = expr
+            .get_type(&schema)
+            .map_err(|e| fail(first_line(&e.to_string())))?;
+        if data_type != DataType::Boolean {
+            return Err(fail(format!(
+                "the condition is {data_type}, not true or false (compare a column, such as \
+                 priority = 'urgent')"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn invalid(config: &Config, line: usize, column: usize, key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        path: config.path.clone(),
+        line,
+        column,
+        key: key.to_string(),
+        message,
+    }
+}
+
+/// DataFusion's messages can run over several lines (with a backtrace hint): keep the first.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn check(when: &str) -> Result<(), String> {
+        let text = format!(
+            "default_calendar = \"c\"\n[calendars.c]\ntimezone = \"UTC\"\n\
+             hours = {{ mon = [\"09:00-17:00\"] }}\n\n[[sla.policies]]\nname = \"p\"\n\
+             when = \"{when}\"\ntargets = {{ resolution = \"8h\" }}\n"
+        );
+        let config = Config::parse(Path::new("kpi.toml"), &text).map_err(|e| e.to_string())?;
+        check_conditions(&config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn conditions_are_planned_against_the_tickets_schema() {
+        assert_eq!(
+            check("priority = 'urgent' AND channel IN ('email', 'portal')"),
+            Ok(())
+        );
+        assert_eq!(check("team LIKE 'bill%' OR csat_score < 3"), Ok(()));
+        for (when, expected) in [
+            ("prio = 'urgent'", "prio"),
+            ("priority = ", "priority = "),
+            ("nosuch(team)", "nosuch"),
+            ("team", "not true or false"),
+        ] {
+            let err = check(when).unwrap_err();
+            assert!(
+                err.starts_with("kpi.toml:8:8: sla.policies.p.when: '"),
+                "{when}: {err}"
+            );
+            assert!(err.contains(expected), "{when}: {err}");
+        }
+    }
+}
