@@ -21,13 +21,16 @@
 //! | `csat_score` | the last `csat_rated` event's value when it is a whole number from 1 to 5 |
 //! | `assigned` | the last `assigned` event's value |
 //!
+//! A ticket's **status stays** ([`stays`], [`sql::status_stays`]) run from each event with a
+//! `to_status` to the next one (the last stay has no end yet); zero-length stays are kept.
+//!
 //! Events are taken in `(ts, event_id)` order. This module knows the table model
 //! ([`crate::tables`]) and nothing above it.
 
 mod replay;
 pub mod sql;
 
-pub use replay::{Event, Facts, Replay};
+pub use replay::{stays, Event, Facts, Replay, Stay};
 
 #[cfg(test)]
 mod tests;

@@ -144,3 +144,37 @@ impl Replay {
         replay.facts()
     }
 }
+
+/// One stay of a ticket in a status: from the event that moved it there to the next event
+/// that moved it, or still going (`left_at` is `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stay {
+    /// 1-based, in order.
+    pub number: u32,
+    pub status: Status,
+    pub entered_at: i64,
+    pub left_at: Option<i64>,
+}
+
+/// The status stays of a ticket's events, taken in `(ts, event_id)` order: each event with a
+/// `to_status` starts a stay (a move into the status it is already in starts a new one, and a
+/// stay may last zero seconds: both matter for counting); before the first such event there is
+/// no stay.
+pub fn stays<'a>(events: impl IntoIterator<Item = &'a Event<'a>>) -> Vec<Stay> {
+    let mut out: Vec<Stay> = Vec::new();
+    for e in events {
+        let Some(status) = e.to_status else {
+            continue;
+        };
+        if let Some(last) = out.last_mut() {
+            last.left_at = Some(e.ts);
+        }
+        out.push(Stay {
+            number: out.len() as u32 + 1,
+            status,
+            entered_at: e.ts,
+            left_at: None,
+        });
+    }
+    out
+}

@@ -67,3 +67,17 @@ pub fn ticket_facts(events: &str) -> String {
         LEFT JOIN sa ON sa.ticket_id = ea.ticket_id AND sa.source_system = ea.source_system"
     )
 }
+
+/// One row per status stay of each ticket of the relation `events` (the columns of
+/// `ticket_events`): `ticket_id`, `source_system`, `stay` (1-based, BIGINT), `status`,
+/// `entered_at`, `left_at` (NULL for the current stay).
+pub fn status_stays(events: &str) -> String {
+    let order = "PARTITION BY ticket_id, source_system ORDER BY ts, event_id";
+    format!(
+        "SELECT ticket_id, source_system,
+            CAST(row_number() OVER ({order}) AS BIGINT) AS stay,
+            to_status AS status, ts AS entered_at,
+            lead(ts) OVER ({order}) AS left_at
+        FROM {events} WHERE to_status IS NOT NULL"
+    )
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{Int32Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 
@@ -81,6 +81,33 @@ fn reopens_resolution_and_closing() {
     assert_eq!(Replay::of(&[agent_reply(0)]).status, Some(Status::New));
 }
 
+#[test]
+fn stays_run_from_move_to_move_and_keep_zero_length_ones() {
+    let events = [
+        Event::new(0, EventType::Created),
+        status_event(MINUTE, Status::Open),
+        agent_reply(2 * MINUTE),
+        status_event(5 * MINUTE, Status::Pending),
+        status_event(5 * MINUTE, Status::Open),
+        status_event(9 * MINUTE, Status::Resolved),
+    ];
+    let got = stays(&events);
+    let expected = [
+        (Status::Open, MINUTE, Some(5 * MINUTE)),
+        (Status::Pending, 5 * MINUTE, Some(5 * MINUTE)),
+        (Status::Open, 5 * MINUTE, Some(9 * MINUTE)),
+        (Status::Resolved, 9 * MINUTE, None),
+    ];
+    assert_eq!(got.len(), expected.len());
+    for (i, (stay, (status, entered, left))) in got.iter().zip(expected).enumerate() {
+        assert_eq!(
+            (stay.number, stay.status, stay.entered_at, stay.left_at),
+            (i as u32 + 1, status, entered, left)
+        );
+    }
+    assert!(stays(&[agent_reply(0)]).is_empty());
+}
+
 /// One random event: (minute, id, type, role, to_status, value).
 type Raw = (i64, u8, usize, Option<usize>, Option<usize>, Option<usize>);
 
@@ -148,30 +175,78 @@ fn batch(tickets: &[Vec<Raw>]) -> RecordBatch {
     RecordBatch::try_new(schema, arrays).unwrap()
 }
 
-/// The Rust replay of each ticket's events, in `(ts, event_id)` order.
-fn replayed(tickets: &[Vec<Raw>]) -> Vec<Facts> {
-    tickets
+/// A ticket's raw events as rule events, in `(ts, event_id)` order.
+fn sorted(events: &[Raw]) -> Vec<Event<'static>> {
+    let mut sorted: Vec<(i64, String, &Raw)> = events
         .iter()
-        .map(|events| {
-            let mut sorted: Vec<(i64, String, &Raw)> = events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.0 * MINUTE, format!("{:03}-{i}", e.1), e))
-                .collect();
-            sorted.sort();
-            let events: Vec<Event> = sorted
-                .iter()
-                .map(|&(ts, _, &(_, _, kind, role, to, value))| Event {
-                    ts,
-                    event_type: TYPES[kind],
-                    actor_role: role.map(|r| ActorRole::ALL[r]),
-                    to_status: to.map(|s| Status::ALL[s]),
-                    value: value.map(|v| VALUES[v]),
-                })
-                .collect();
-            Replay::of(&events)
+        .enumerate()
+        .map(|(i, e)| (e.0 * MINUTE, format!("{:03}-{i}", e.1), e))
+        .collect();
+    sorted.sort();
+    sorted
+        .iter()
+        .map(|&(ts, _, &(_, _, kind, role, to, value))| Event {
+            ts,
+            event_type: TYPES[kind],
+            actor_role: role.map(|r| ActorRole::ALL[r]),
+            to_status: to.map(|s| Status::ALL[s]),
+            value: value.map(|v| VALUES[v]),
         })
         .collect()
+}
+
+/// The Rust replay of each ticket's events.
+fn replayed(tickets: &[Vec<Raw>]) -> Vec<Facts> {
+    tickets.iter().map(|e| Replay::of(&sorted(e))).collect()
+}
+
+/// The stays of every ticket, by the Rust rules: (ticket, stay).
+fn replayed_stays(tickets: &[Vec<Raw>]) -> Vec<(usize, Stay)> {
+    tickets
+        .iter()
+        .enumerate()
+        .flat_map(|(t, e)| stays(&sorted(e)).into_iter().map(move |s| (t, s)))
+        .collect()
+}
+
+/// The stays of every ticket, by the SQL rules.
+fn queried_stays(tickets: &[Vec<Raw>]) -> Vec<(usize, Stay)> {
+    let ctx = SessionContext::new();
+    ctx.register_batch("events", batch(tickets)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let sql = format!(
+        "SELECT CAST(substr(ticket_id, 2) AS BIGINT), stay, status, entered_at, left_at \
+         FROM ({}) ORDER BY 1, 2",
+        sql::status_stays("events")
+    );
+    let batches = runtime
+        .block_on(async { ctx.sql(&sql).await?.collect().await })
+        .unwrap();
+    let mut out = Vec::new();
+    for b in &batches {
+        let int = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
+        let ts = |i: usize| {
+            b.column(i)
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+        };
+        let (ticket, stay, entered, left) = (int(0), int(1), ts(3), ts(4));
+        let status = b.column(2).as_string::<i32>().clone();
+        for i in 0..b.num_rows() {
+            out.push((
+                ticket.value(i) as usize,
+                Stay {
+                    number: stay.value(i) as u32,
+                    status: Status::parse(status.value(i)).unwrap(),
+                    entered_at: entered.value(i),
+                    left_at: left.is_valid(i).then(|| left.value(i)),
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// The SQL form's facts for each ticket.
@@ -239,5 +314,6 @@ proptest! {
         tickets in proptest::collection::vec(proptest::collection::vec(raw_event(), 1..12), 1..8)
     ) {
         prop_assert_eq!(queried(&tickets), replayed(&tickets));
+        prop_assert_eq!(queried_stays(&tickets), replayed_stays(&tickets));
     }
 }
