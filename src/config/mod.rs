@@ -102,15 +102,7 @@ impl Config {
                     return Err(ctx.invalid(
                         name.span(),
                         "default_calendar",
-                        format!(
-                            "unknown calendar '{}'; known: {}",
-                            name.get_ref(),
-                            if known.is_empty() {
-                                "none (define [calendars.NAME])".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
+                        unknown_calendar(name.get_ref(), &known),
                     ));
                 }
                 Some(name.into_inner())
@@ -133,6 +125,18 @@ impl Config {
             sla,
         })
     }
+}
+
+/// The message for a calendar name that `known` lacks.
+fn unknown_calendar(name: &str, known: &[&str]) -> String {
+    format!(
+        "unknown calendar '{name}'; known: {}",
+        if known.is_empty() {
+            "none (define [calendars.NAME])".to_string()
+        } else {
+            known.join(", ")
+        }
+    )
 }
 
 /// The file being validated, to turn byte spans into `file:line:column` errors.

@@ -257,15 +257,7 @@ fn build_policy(
             return Err(src.invalid(
                 c.span(),
                 &key("calendar"),
-                format!(
-                    "unknown calendar '{}'; known: {}",
-                    c.get_ref(),
-                    if calendars.is_empty() {
-                        "none (define [calendars.NAME])".to_string()
-                    } else {
-                        calendars.join(", ")
-                    }
-                ),
+                super::unknown_calendar(c.get_ref(), calendars),
             ))
         }
         None if default_calendar.is_none() => {

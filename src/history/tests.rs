@@ -195,6 +195,18 @@ fn sorted(events: &[Raw]) -> Vec<Event<'static>> {
         .collect()
 }
 
+/// Run `sql` over the events of `tickets`, registered as `events`.
+fn query(tickets: &[Vec<Raw>], sql: &str) -> Vec<RecordBatch> {
+    let ctx = SessionContext::new();
+    ctx.register_batch("events", batch(tickets)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(async { ctx.sql(sql).await?.collect().await })
+        .unwrap()
+}
+
 /// The Rust replay of each ticket's events.
 fn replayed(tickets: &[Vec<Raw>]) -> Vec<Facts> {
     tickets.iter().map(|e| Replay::of(&sorted(e))).collect()
@@ -211,19 +223,14 @@ fn replayed_stays(tickets: &[Vec<Raw>]) -> Vec<(usize, Stay)> {
 
 /// The stays of every ticket, by the SQL rules.
 fn queried_stays(tickets: &[Vec<Raw>]) -> Vec<(usize, Stay)> {
-    let ctx = SessionContext::new();
-    ctx.register_batch("events", batch(tickets)).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let sql = format!(
-        "SELECT CAST(substr(ticket_id, 2) AS BIGINT), stay, status, entered_at, left_at \
-         FROM ({}) ORDER BY 1, 2",
-        sql::status_stays("events")
+    let batches = query(
+        tickets,
+        &format!(
+            "SELECT CAST(substr(ticket_id, 2) AS BIGINT), stay, status, entered_at, left_at \
+             FROM ({}) ORDER BY 1, 2",
+            sql::status_stays("events")
+        ),
     );
-    let batches = runtime
-        .block_on(async { ctx.sql(&sql).await?.collect().await })
-        .unwrap();
     let mut out = Vec::new();
     for b in &batches {
         let int = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
@@ -251,18 +258,13 @@ fn queried_stays(tickets: &[Vec<Raw>]) -> Vec<(usize, Stay)> {
 
 /// The SQL form's facts for each ticket.
 fn queried(tickets: &[Vec<Raw>]) -> Vec<Facts> {
-    let ctx = SessionContext::new();
-    ctx.register_batch("events", batch(tickets)).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let sql = format!(
-        "SELECT * FROM ({}) ORDER BY CAST(substr(ticket_id, 2) AS INT)",
-        sql::ticket_facts("events")
+    let batches = query(
+        tickets,
+        &format!(
+            "SELECT * FROM ({}) ORDER BY CAST(substr(ticket_id, 2) AS INT)",
+            sql::ticket_facts("events")
+        ),
     );
-    let batches = runtime
-        .block_on(async { ctx.sql(&sql).await?.collect().await })
-        .unwrap();
     let mut out = Vec::new();
     for b in &batches {
         let ts = |name: &str| {
