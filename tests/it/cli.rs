@@ -345,3 +345,39 @@ fn shipped_queries_run_on_the_sample_workspace() {
     }
     assert!(ran > 0, "no queries found");
 }
+
+/// Results stream: the first rows of a result far too large to hold arrive while the rest is
+/// still being computed. (A liveness check with a generous bound, not a speed measurement: a
+/// `kpi sql` that collected first would need hours and about 80 GB before printing a row.)
+#[test]
+fn the_first_rows_of_a_huge_result_print_before_the_rest_is_computed() {
+    use std::io::{BufRead, BufReader};
+    let mut child = kpi()
+        .current_dir(root())
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT value FROM generate_series(1, 10000000000)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .take(3)
+            .map(Result::unwrap)
+            .collect();
+        let _ = tx.send(lines);
+    });
+    let lines = rx.recv_timeout(std::time::Duration::from_secs(120));
+    // Gone already if it saw its reader leave; killed otherwise.
+    let _ = child.kill();
+    child.wait().unwrap();
+    assert_eq!(lines.unwrap(), ["value", "1", "2"]);
+}
