@@ -2,9 +2,12 @@
 //! `tickets` schema when a workspace loads (so a bad condition is reported with its place in
 //! `kpi.toml`, before any query runs), and the `sla_policies` table.
 //!
+//! - [`policy_position`]: which policy version applies to a ticket, as one expression.
+//!
 //! The policies themselves are parsed and validated in [`crate::config::sla`]. This layer sits
 //! above the table model and the history rules, and below sessions.
 
+mod assign;
 mod policies;
 
 use datafusion::arrow::datatypes::DataType;
@@ -15,6 +18,7 @@ use datafusion::prelude::SessionContext;
 use crate::config::{Config, ConfigError};
 use crate::tables::TICKETS;
 
+pub use assign::policy_position;
 pub use policies::{policies_batch, SLA_POLICIES};
 
 /// Plan every policy's `when` against the `tickets` schema: an unknown column, a function
