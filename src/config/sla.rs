@@ -146,7 +146,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     let mut total: u64 = 0;
     let mut number = String::new();
-    let mut last_unit = 4;
+    // The rank of the last unit read (0 = d … 3 = s); none yet.
+    let mut last_unit: Option<u8> = None;
     for c in t.chars() {
         if c.is_ascii_digit() {
             number.push(c);
@@ -160,7 +161,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
             's' => (3, 1),
             _ => return Err(bad()),
         };
-        if number.is_empty() || (last_unit != 4 && rank <= last_unit) {
+        if number.is_empty() || last_unit.is_some_and(|last| rank <= last) {
             return Err(bad());
         }
         let n: u64 = number.parse().map_err(|_| bad())?;
@@ -169,9 +170,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
             .and_then(|v| total.checked_add(v))
             .ok_or_else(bad)?;
         number.clear();
-        last_unit = rank;
+        last_unit = Some(rank);
     }
-    if !number.is_empty() || last_unit == 4 {
+    if !number.is_empty() || last_unit.is_none() {
         return Err(bad());
     }
     Ok(Duration::Seconds(total))

@@ -336,14 +336,7 @@ async fn run(
                         ctx.register_batch(STAGED_ATTRIBUTES, RecordBatch::new_empty(empty))
                             .map_err(query("registering the staged attributes"))?;
                     }
-                    let table = store::open(&store::table_path(data_dir, events)).await?;
-                    register(
-                        &ctx,
-                        "events_now",
-                        &table,
-                        &store::table_path(data_dir, events),
-                    )
-                    .await?;
+                    register_latest(&ctx, "events_now", data_dir, events).await?;
                     let sql = derived_tickets_sql();
                     applied.push(
                         steps
@@ -359,14 +352,7 @@ async fn run(
             Shape::Snapshots => {
                 // The events first: they diff the first snapshot of each ticket with the
                 // stored ticket as it was before this run.
-                let before = store::open(&store::table_path(data_dir, tickets)).await?;
-                register(
-                    &ctx,
-                    "tickets_before",
-                    &before,
-                    &store::table_path(data_dir, tickets),
-                )
-                .await?;
+                register_latest(&ctx, "tickets_before", data_dir, tickets).await?;
                 let sql = snapshot_events_sql();
                 applied.push(
                     steps
@@ -447,7 +433,9 @@ fn ingest_context(spill_dir: &Path, memory_mb: usize) -> Result<SessionContext, 
     config.options_mut().execution.parquet.max_row_group_size = WRITE_ROW_GROUP;
     let pool = datafusion::execution::memory_pool::TrackConsumersPool::new(
         datafusion::execution::memory_pool::FairSpillPool::new(
-            memory_mb.max(Options::MIN_MEMORY_MB) * 1024 * 1024,
+            memory_mb
+                .max(Options::MIN_MEMORY_MB)
+                .saturating_mul(1024 * 1024),
         ),
         std::num::NonZeroUsize::new(5).expect("5 is not zero"),
     );
@@ -481,6 +469,18 @@ async fn register_parquet(ctx: &SessionContext, name: &str, dir: &Path) -> Resul
 /// Whether `dir` exists and holds anything (a query that wrote no rows may leave no file).
 fn has_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
+/// Register the stored `table` of `data_dir`, at its latest version, as `name`.
+async fn register_latest(
+    ctx: &SessionContext,
+    name: &str,
+    data_dir: &Path,
+    table: &Table,
+) -> Result<(), IngestError> {
+    let path = store::table_path(data_dir, table);
+    let stored = store::open(&path).await?;
+    register(ctx, name, &stored, &path).await
 }
 
 /// Register (or re-register) the stored `table` as `name`.

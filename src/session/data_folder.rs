@@ -74,6 +74,11 @@ impl DataFolder {
             .collect()
     }
 
+    /// Whether the folder holds a table `name` (without opening it).
+    fn has(&self, name: &str) -> bool {
+        self.entries().iter().any(|(n, _)| n == name)
+    }
+
     /// The entry of table `name`; two entries with one name (`tickets/` and `tickets.parquet`)
     /// are an error naming both, rather than a silent choice.
     fn find(&self, name: &str) -> Result<Option<Entry>> {
@@ -180,7 +185,9 @@ fn entry(path: PathBuf) -> Option<Entry> {
 #[async_trait]
 impl SchemaProvider for DataFolder {
     fn table_names(&self) -> Vec<String> {
+        // Entries are sorted by path: `a/`, `a-b.csv`, `a.csv` put a name's entries apart.
         let mut names: Vec<String> = self.entries().into_iter().map(|(n, _)| n).collect();
+        names.sort();
         names.dedup();
         for name in self.created.table_names() {
             if !names.contains(&name) {
@@ -206,11 +213,7 @@ impl SchemaProvider for DataFolder {
         if self.created.table_exist(name) {
             return self.created.table_type(name).await;
         }
-        Ok(self
-            .entries()
-            .iter()
-            .any(|(n, _)| n == name)
-            .then_some(TableType::Base))
+        Ok(self.has(name).then_some(TableType::Base))
     }
 
     fn register_table(
@@ -226,6 +229,6 @@ impl SchemaProvider for DataFolder {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.created.table_exist(name) || self.entries().iter().any(|(n, _)| n == name)
+        self.created.table_exist(name) || self.has(name)
     }
 }

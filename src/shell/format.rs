@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::arrow::{csv, json};
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -40,113 +41,129 @@ const PAGE_ROWS: usize = 1_000;
 
 /// Prints one statement's result batch by batch in a [`Format`].
 pub struct Printer<'a> {
-    format: Format,
+    sink: Sink<'a>,
+}
+
+/// Where a result goes, with what its format keeps between batches.
+enum Sink<'a> {
+    /// A statement without result columns (DDL): nothing to print.
+    Nothing,
+    Table(TablePages<'a>),
+    /// The header is written with the first batch (the schema: for a result without any).
+    Csv(Box<csv::Writer<&'a mut dyn Write>>, SchemaRef),
+    /// One array across all batches.
+    Json(json::ArrayWriter<&'a mut dyn Write>),
+    Ndjson(json::LineDelimitedWriter<&'a mut dyn Write>),
+}
+
+/// The table format, a page of rows at a time.
+struct TablePages<'a> {
     schema: SchemaRef,
     out: &'a mut dyn Write,
-    csv_started: bool,
-    /// Rows waiting for a table page, and whether a page was printed already.
+    /// Rows waiting for the next page.
     page: Vec<RecordBatch>,
-    paged: bool,
-    /// The content width of each column of the pages printed so far.
+    /// The content width of each column of the pages printed so far (none yet: empty).
     widths: Vec<u16>,
-    /// Rows written so far (the JSON array needs to know whether to open with `[`).
-    rows: usize,
 }
 
 impl<'a> Printer<'a> {
     /// Start printing a result with `schema` to `out`.
     pub fn new(schema: SchemaRef, format: Format, out: &'a mut dyn Write) -> Printer<'a> {
-        Printer {
-            format,
-            schema,
-            out,
-            csv_started: false,
-            page: Vec::new(),
-            paged: false,
-            widths: Vec::new(),
-            rows: 0,
-        }
+        let sink = if schema.fields().is_empty() {
+            Sink::Nothing
+        } else {
+            match format {
+                Format::Table => Sink::Table(TablePages {
+                    schema,
+                    out,
+                    page: Vec::new(),
+                    widths: Vec::new(),
+                }),
+                Format::Csv => Sink::Csv(
+                    Box::new(csv::WriterBuilder::new().with_header(true).build(out)),
+                    schema,
+                ),
+                Format::Json => Sink::Json(json::ArrayWriter::new(out)),
+                Format::Ndjson => Sink::Ndjson(json::LineDelimitedWriter::new(out)),
+            }
+        };
+        Printer { sink }
     }
 
-    /// Print (or buffer, for a table page) the next batch.
+    /// Print (or hold, for a table page) the next batch.
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
-        if self.schema.fields().is_empty() {
-            return Ok(());
+        match &mut self.sink {
+            Sink::Nothing => {}
+            Sink::Table(pages) => {
+                pages.page.push(batch.clone());
+                if pages.page.iter().map(RecordBatch::num_rows).sum::<usize>() >= PAGE_ROWS {
+                    pages.flush()?;
+                }
+            }
+            Sink::Csv(writer, _) => writer.write(&nested_as_text(batch)?)?,
+            Sink::Json(writer) => writer.write(batch)?,
+            Sink::Ndjson(writer) => writer.write(batch)?,
         }
-        match self.format {
-            Format::Table => {
-                self.page.push(batch.clone());
-                if self.page.iter().map(RecordBatch::num_rows).sum::<usize>() >= PAGE_ROWS {
-                    self.flush_page()?;
-                }
-            }
-            Format::Csv => {
-                // The header goes with the first batch only.
-                let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-                    .with_header(!self.csv_started)
-                    .build(&mut *self.out);
-                writer.write(&nested_as_text(batch)?)?;
-                self.csv_started = true;
-            }
-            Format::Json => {
-                if batch.num_rows() == 0 {
-                    return Ok(());
-                }
-                let mut buffer = Vec::new();
-                {
-                    let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut buffer);
-                    writer.write(batch)?;
-                    writer.finish()?;
-                }
-                // `[a,b]` per batch: joined into one array across batches.
-                let inner = &buffer[1..buffer.len() - 1];
-                self.out
-                    .write_all(if self.rows == 0 { b"[" } else { b"," })?;
-                self.out.write_all(inner)?;
-            }
-            Format::Ndjson => {
-                let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut *self.out);
-                writer.write(batch)?;
-                writer.finish()?;
-            }
-        }
-        self.rows += batch.num_rows();
         Ok(())
     }
 
-    /// Lay out the buffered rows. Later pages keep the columns of the first, without its
-    /// header, so the whole result reads as one table; a page whose values need wider columns
-    /// starts again with a header at the new widths.
-    fn flush_page(&mut self) -> Result<(), OutputError> {
-        if self.page.is_empty() && self.paged {
+    /// End the result.
+    pub fn finish(self) -> Result<(), OutputError> {
+        let out = match self.sink {
+            Sink::Nothing => return Ok(()),
+            Sink::Table(mut pages) => {
+                pages.flush()?;
+                pages.out
+            }
+            Sink::Csv(mut writer, schema) => {
+                // The header of a result without batches; nothing once the header is written.
+                writer.write(&nested_as_text(&RecordBatch::new_empty(schema))?)?;
+                writer.into_inner()
+            }
+            Sink::Json(mut writer) => {
+                writer.finish()?;
+                let out = writer.into_inner();
+                writeln!(out)?;
+                out
+            }
+            Sink::Ndjson(mut writer) => {
+                writer.finish()?;
+                writer.into_inner()
+            }
+        };
+        out.flush()?;
+        Ok(())
+    }
+}
+
+impl TablePages<'_> {
+    /// Lay out the held rows. Later pages keep the columns of the first, without its header,
+    /// so the whole result reads as one table; a page whose values need wider columns starts
+    /// again with a header at the new widths. A result without rows prints its header.
+    fn flush(&mut self) -> Result<(), OutputError> {
+        let first = self.widths.is_empty();
+        if self.page.is_empty() && !first {
             return Ok(());
         }
         let mut table = page_table(&self.schema, &self.page)?;
         self.page.clear();
         let natural = table.column_max_content_widths();
-        let fits = self.paged
-            && natural.len() == self.widths.len()
-            && natural.iter().zip(&self.widths).all(|(n, w)| n <= w);
-        if self.paged {
-            let widths: Vec<u16> = if fits {
-                self.widths.clone()
-            } else {
-                natural
-                    .iter()
-                    .zip(self.widths.iter().chain(std::iter::repeat(&0)))
-                    .map(|(n, w)| *n.max(w))
-                    .collect()
-            };
+        let fits = !first && natural.iter().zip(&self.widths).all(|(n, w)| n <= w);
+        if first {
+            self.widths = natural;
+        } else {
+            if !fits {
+                for (w, n) in self.widths.iter_mut().zip(&natural) {
+                    *w = (*w).max(*n);
+                }
+            }
             // An absolute width counts the cell's padding (one space each side); every value
             // fits, so nothing wraps.
             table.set_constraints(
-                widths
+                self.widths
                     .iter()
                     .map(|w| ColumnConstraint::Absolute(Width::Fixed(w.saturating_add(2)))),
             );
-            self.widths = widths;
-        } else {
-            self.widths = natural;
         }
         let text = table.to_string();
         if fits {
@@ -157,30 +174,6 @@ impl<'a> Printer<'a> {
         } else {
             writeln!(self.out, "{text}")?;
         }
-        self.paged = true;
-        Ok(())
-    }
-
-    /// End the result.
-    pub fn finish(mut self) -> Result<(), OutputError> {
-        if self.schema.fields().is_empty() {
-            return Ok(());
-        }
-        match self.format {
-            Format::Table => self.flush_page()?,
-            Format::Csv => {
-                if !self.csv_started {
-                    let empty = RecordBatch::new_empty(self.schema.clone());
-                    self.batch(&empty)?;
-                }
-            }
-            Format::Json => {
-                self.out
-                    .write_all(if self.rows == 0 { b"[]\n" } else { b"]\n" })?;
-            }
-            Format::Ndjson => {}
-        }
-        self.out.flush()?;
         Ok(())
     }
 }

@@ -3,31 +3,20 @@
 //! policy's calendar). Built as one DataFusion expression over the `tickets` columns, so the
 //! user's conditions are planned, never pasted into SQL text.
 
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{case, col, lit, Expr};
-use datafusion::prelude::SessionContext;
 
 use crate::calendar::{local_to_utc, CalendarRegistry};
 use crate::config::{Config, ConfigError};
-use crate::tables::TICKETS;
 
 /// `CASE WHEN <policy 1 applies> THEN 1 WHEN … END`: the `position` of the policy version
 /// that applies to each ticket (as in `sla_policies`), NULL when none does.
 pub fn policy_position(config: &Config, calendars: &CalendarRegistry) -> Result<Expr, ConfigError> {
-    let schema = DFSchema::try_from(TICKETS.schema().as_ref().clone())
-        .map_err(|e| super::invalid(config, 1, 1, "sla", e.to_string()))?;
-    let ctx = SessionContext::new();
     let mut branches: Vec<(Expr, Expr)> = Vec::new();
-    for policy in &config.sla.policies {
+    for (policy, when) in config.sla.policies.iter().zip(super::conditions(config)?) {
         let key = format!("sla.policies.{}", policy.name);
-        let mut applies = lit(true);
-        if let Some(when) = &policy.when {
-            let expr = ctx
-                .parse_sql_expr(&when.sql, &schema)
-                .map_err(|e| super::invalid(config, when.line, when.column, &key, e.to_string()))?;
-            // A condition that is NULL for a ticket (a missing column value) does not match.
-            applies = applies.and(expr.is_true());
-        }
+        // A condition that is NULL for a ticket (a missing column value) does not match.
+        let mut applies = when.map_or(lit(true), Expr::is_true);
         let calendar = calendars
             .resolve(policy.calendar.as_deref())
             .and_then(|name| calendars.calendar(name))
@@ -72,6 +61,7 @@ mod tests {
     use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
     use datafusion::arrow::array::{ArrayRef, TimestampMicrosecondArray};
     use datafusion::arrow::datatypes::Int32Type;
+    use datafusion::prelude::SessionContext;
 
     use super::*;
 

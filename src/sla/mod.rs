@@ -12,7 +12,7 @@ mod policies;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
-use datafusion::logical_expr::ExprSchemable;
+use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::prelude::SessionContext;
 
 use crate::config::{Config, ConfigError};
@@ -25,13 +25,19 @@ pub use policies::{policies_batch, SLA_POLICIES};
 /// that does not exist, a syntax error or a condition that is not true/false is an error
 /// naming the file, line, column, key and condition.
 pub fn check_conditions(config: &Config) -> Result<(), ConfigError> {
-    let schema = match DFSchema::try_from(TICKETS.schema().as_ref().clone()) {
-        Ok(schema) => schema,
-        Err(e) => return Err(invalid(config, 1, 1, "sla", e.to_string())),
-    };
+    conditions(config).map(|_| ())
+}
+
+/// Each policy's planned `when` (`None`: every ticket), in file order; errors as
+/// [`check_conditions`] says.
+fn conditions(config: &Config) -> Result<Vec<Option<Expr>>, ConfigError> {
+    let schema = DFSchema::try_from(TICKETS.schema().as_ref().clone())
+        .map_err(|e| invalid(config, 1, 1, "sla", e.to_string()))?;
     let ctx = SessionContext::new();
+    let mut planned = Vec::with_capacity(config.sla.policies.len());
     for policy in &config.sla.policies {
         let Some(when) = &policy.when else {
+            planned.push(None);
             continue;
         };
         let fail = |message: String| {
@@ -55,8 +61,9 @@ pub fn check_conditions(config: &Config) -> Result<(), ConfigError> {
                  priority = 'urgent')"
             )));
         }
+        planned.push(Some(expr));
     }
-    Ok(())
+    Ok(planned)
 }
 
 fn invalid(config: &Config, line: usize, column: usize, key: &str, message: String) -> ConfigError {
