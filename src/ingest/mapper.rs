@@ -234,12 +234,19 @@ impl Mapper {
                 Ok(Value::Text(text.to_string()))
             }
             Kind::Timestamp => self.timestamps.parse(text).map(Value::Time).map_err(reject),
-            Kind::Integer | Kind::Count => parse_integer(text).map(Value::Int).ok_or_else(|| {
-                reject(format!(
-                    "not an integer ({} expects a whole number)",
-                    target.name
-                ))
-            }),
+            Kind::Integer | Kind::Count | Kind::BigInt => {
+                parse_integer(text).map(Value::Int).ok_or_else(|| {
+                    reject(format!(
+                        "not an integer ({} expects a whole number)",
+                        target.name
+                    ))
+                })
+            }
+            // No stored column is a boolean: only the derived SLA views have such columns.
+            Kind::Boolean => Err(reject(format!(
+                "{} is derived, not loaded from exports",
+                target.name
+            ))),
         }
     }
 }

@@ -121,6 +121,13 @@ impl SessionBuilder<'_> {
             )),
         )
         .map_err(setup)?;
+        let as_of: crate::sla::AsOf =
+            |options| options.extensions.get::<KpiOptions>().and_then(|o| o.as_of);
+        let views = crate::sla::views(&self.workspace.config, &self.workspace.calendars, as_of)
+            .map_err(|e| setup(DataFusionError::Configuration(e.to_string())))?;
+        for (name, view) in views {
+            ctx.register_table(name, view).map_err(setup)?;
+        }
         Ok(Session {
             ctx,
             read_only: self.read_only,

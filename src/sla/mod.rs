@@ -3,12 +3,19 @@
 //! `kpi.toml`, before any query runs), and the `sla_policies` table.
 //!
 //! - [`policy_position`]: which policy version applies to a ticket, as one expression.
+//! - [`clock`]: the SLA rules for one ticket (its timeline as of an instant, each metric's
+//!   clock), in plain Rust.
+//! - [`views`]: `ticket_status_intervals` and `ticket_sla`, computed per query by the plan in
+//!   `exec`.
 //!
 //! The policies themselves are parsed and validated in [`crate::config::sla`]. This layer sits
 //! above the table model and the history rules, and below sessions.
 
 mod assign;
+pub mod clock;
+mod exec;
 mod policies;
+mod views;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
@@ -20,6 +27,7 @@ use crate::tables::TICKETS;
 
 pub use assign::policy_position;
 pub use policies::{policies_batch, SLA_POLICIES};
+pub use views::{views, AsOf};
 
 /// Plan every policy's `when` against the `tickets` schema: an unknown column, a function
 /// that does not exist, a syntax error or a condition that is not true/false is an error

@@ -1,6 +1,8 @@
 //! The canonical tables column by column: `tickets` (one row per ticket, its current state),
 //! `ticket_events` (the append-only history) and `quarantine` (rejected rows), each with its
-//! key and partition columns. The README's table reference is generated from these lists.
+//! key and partition columns; and the columns of the derived SLA views
+//! (`ticket_status_intervals`, `ticket_sla`), the contract analysts and the KPI catalog rely
+//! on. The README's table reference is generated from these lists.
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,6 +19,10 @@ pub enum Kind {
     Integer,
     /// A 64-bit unsigned count (line numbers).
     Count,
+    /// A 64-bit integer (amounts of seconds).
+    BigInt,
+    /// True or false.
+    Boolean,
 }
 
 impl Kind {
@@ -26,6 +32,8 @@ impl Kind {
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))),
             Kind::Integer => DataType::Int32,
             Kind::Count => DataType::UInt64,
+            Kind::BigInt => DataType::Int64,
+            Kind::Boolean => DataType::Boolean,
         }
     }
 
@@ -36,6 +44,8 @@ impl Kind {
             Kind::Timestamp => "TIMESTAMP (UTC)",
             Kind::Integer => "INT",
             Kind::Count => "BIGINT UNSIGNED",
+            Kind::BigInt => "BIGINT",
+            Kind::Boolean => "BOOLEAN",
         }
     }
 }
@@ -287,6 +297,137 @@ pub static QUARANTINE: Table = Table::new(
 /// The stored canonical tables.
 pub static STORED: [&Table; 3] = [&TICKETS, &TICKET_EVENTS, &QUARANTINE];
 
+/// `ticket_status_intervals`: one row per stay of a ticket in a status.
+const INTERVAL_COLUMNS: &[Column] = &[
+    col("ticket_id", Kind::Text, true, "The ticket."),
+    col(
+        "source_system",
+        Kind::Text,
+        true,
+        "The system it came from.",
+    ),
+    col(
+        "stay",
+        Kind::BigInt,
+        true,
+        "1-based number of the stay within the ticket, in (ts, event_id) order.",
+    ),
+    col("status", Kind::Text, true, "The status it stayed in."),
+    col(
+        "entered_at",
+        Kind::Timestamp,
+        true,
+        "When it entered the status.",
+    ),
+    col(
+        "left_at",
+        Kind::Timestamp,
+        false,
+        "When it left the status; NULL while it is the current one (as of the evaluation instant).",
+    ),
+    col(
+        "calendar",
+        Kind::Text,
+        false,
+        "The calendar of the ticket's SLA policy, else the default calendar.",
+    ),
+    col(
+        "seconds",
+        Kind::BigInt,
+        true,
+        "Elapsed seconds to `left_at`, or to the as-of instant while current.",
+    ),
+    col(
+        "business_seconds",
+        Kind::BigInt,
+        false,
+        "The same span in business seconds of `calendar` (NULL without a calendar).",
+    ),
+];
+
+/// `ticket_sla`: one row per ticket, metric and occurrence.
+const SLA_COLUMNS: &[Column] = &[
+    col("ticket_id", Kind::Text, true, "The ticket."),
+    col("source_system", Kind::Text, true, "The system it came from."),
+    col(
+        "metric",
+        Kind::Text,
+        true,
+        "first_response, next_reply, resolution or first_resolution.",
+    ),
+    col(
+        "occurrence",
+        Kind::BigInt,
+        true,
+        "1-based; above 1 only for next_reply.",
+    ),
+    col("policy", Kind::Text, true, "The SLA policy that applies to the ticket."),
+    col("calendar", Kind::Text, true, "The policy's calendar (business time is measured in it)."),
+    col("started_at", Kind::Timestamp, true, "When the clock started."),
+    col(
+        "stopped_at",
+        Kind::Timestamp,
+        false,
+        "When it stopped; NULL while running or paused.",
+    ),
+    col("target_seconds", Kind::BigInt, true, "The target, in business seconds."),
+    col(
+        "business_elapsed_seconds",
+        Kind::BigInt,
+        true,
+        "Business seconds from start to stop (or to as-of), minus paused business seconds.",
+    ),
+    col(
+        "business_paused_seconds",
+        Kind::BigInt,
+        true,
+        "Business seconds spent in the policy's pause statuses between start and stop.",
+    ),
+    col(
+        "due_at",
+        Kind::Timestamp,
+        false,
+        "When the elapsed time reaches the target, given the pauses so far and none after; NULL while paused.",
+    ),
+    col("stage", Kind::Text, true, "running, paused, met or breached."),
+    col(
+        "breached",
+        Kind::Boolean,
+        true,
+        "Whether the elapsed time exceeds the target, stopped or not.",
+    ),
+    col(
+        "remaining_seconds",
+        Kind::BigInt,
+        true,
+        "target_seconds - business_elapsed_seconds; negative when overdue.",
+    ),
+    col(
+        "at_risk",
+        Kind::Boolean,
+        true,
+        "Running or paused, not breached, and less than the policy's at-risk share of the target remains.",
+    ),
+];
+
+/// `ticket_status_intervals`, a view derived from `tickets` and `ticket_events`.
+pub static TICKET_STATUS_INTERVALS: Table = Table::new(
+    "ticket_status_intervals",
+    INTERVAL_COLUMNS,
+    &["ticket_id", "source_system", "stay"],
+    &[],
+);
+/// `ticket_sla`, a view derived from `tickets`, `ticket_events` and the SLA policies.
+pub static TICKET_SLA: Table = Table::new(
+    "ticket_sla",
+    SLA_COLUMNS,
+    &["ticket_id", "source_system", "metric", "occurrence"],
+    &[],
+);
+
+/// The derived SLA views.
+pub static VIEWS: [&Table; 2] = [&TICKET_STATUS_INTERVALS, &TICKET_SLA];
+
 /// A Markdown table documenting `columns` (the README's schema reference is checked against it).
 pub fn markdown(columns: &[Column]) -> String {
     let mut out = String::from("| column | type | null | meaning |\n|---|---|---|---|\n");
@@ -327,6 +468,7 @@ mod tests {
         let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
         let missing: Vec<String> = STORED
             .into_iter()
+            .chain(VIEWS)
             .map(|t| markdown(t.columns))
             .filter(|table| !readme.contains(table))
             .collect();
@@ -372,7 +514,7 @@ mod tests {
 
     #[test]
     fn keys_and_partitions_are_columns_and_required() {
-        for table in STORED {
+        for table in STORED.into_iter().chain(VIEWS) {
             for name in table.key.iter().chain(table.partition_by) {
                 let column = table
                     .column(name)

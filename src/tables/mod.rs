@@ -13,6 +13,9 @@ pub mod columns;
 pub mod delta;
 pub mod vocab;
 
-pub use columns::{Column, Kind, Table, QUARANTINE, STORED, TICKETS, TICKET_EVENTS};
+pub use columns::{
+    Column, Kind, Table, QUARANTINE, STORED, TICKETS, TICKET_EVENTS, TICKET_SLA,
+    TICKET_STATUS_INTERVALS, VIEWS,
+};
 pub use delta::StoreError;
-pub use vocab::{ActorRole, EventType, Priority, SlaMetric, Status, Vocabulary};
+pub use vocab::{ActorRole, EventType, Priority, SlaMetric, SlaStage, Status, Vocabulary};

@@ -125,6 +125,20 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Where an SLA clock stands (the `stage` column of `ticket_sla`).
+    SlaStage {
+        /// Still counting, within its target.
+        Running = "running",
+        /// Stopped for now by a pause status, within its target.
+        Paused = "paused",
+        /// Stopped within its target.
+        Met = "met",
+        /// Past its target, stopped or not.
+        Breached = "breached",
+    }
+}
+
 /// `('a', 'b')`: the SQL list of `values`, for `x IN …`.
 pub fn sql_list<V: Vocabulary>(values: &[V]) -> String {
     let words: Vec<String> = values.iter().map(|v| format!("'{}'", v.as_str())).collect();
@@ -160,6 +174,7 @@ mod tests {
         round_trips::<ActorRole>();
         round_trips::<EventType>();
         round_trips::<SlaMetric>();
+        round_trips::<SlaStage>();
     }
 
     #[test]

@@ -1,0 +1,730 @@
+//! The execution plan behind the SLA views: it reads `tickets` and their events, both
+//! hash-partitioned by ticket and sorted (DataFusion's planner provides both, spilling within
+//! the session's memory limit), walks them side by side one ticket at a time, and turns each
+//! ticket into rows with the rules of [`super::clock`]. Every partition runs on its own core.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int32Array, Int64Builder, RecordBatch, StringBuilder,
+    StringViewArray, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int32Type, SchemaRef, TimestampMicrosecondType};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexRequirement, OrderingRequirements, PhysicalExpr,
+    PhysicalSortRequirement,
+};
+use datafusion::physical_plan::distribution_requirements::InputDistributionRequirements;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::expressions::col;
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
+    Partitioning, PlanProperties,
+};
+use futures::StreamExt;
+use tokio::sync::mpsc::Sender;
+
+use super::clock::{measure, BusinessClock, Measure, Terms, TicketRow, Timeline};
+use crate::calendar::{BusinessIndex, CalendarError, CalendarRegistry, MICROS};
+use crate::config::SlaPolicy;
+use crate::history::Event;
+use crate::tables::{ActorRole, EventType, SlaMetric, Status, Vocabulary};
+
+/// Rows per output batch.
+const BATCH_ROWS: usize = 8192;
+
+/// Which view a plan computes.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Output {
+    /// `ticket_status_intervals`.
+    Intervals,
+    /// `ticket_sla`, for these metrics only.
+    Sla { metrics: Vec<SlaMetric> },
+}
+
+/// What a plan needs besides its inputs.
+#[derive(Debug)]
+pub(super) struct Setup {
+    pub output: Output,
+    /// The configured policies, in file order (a ticket's `_policy` is a 1-based position).
+    pub policies: Vec<SlaPolicy>,
+    pub at_risk_share: f64,
+    pub calendars: Arc<CalendarRegistry>,
+    /// The instant everything is evaluated at, UTC µs.
+    pub as_of: i64,
+    /// The view's full schema, and the columns the query reads.
+    pub schema: SchemaRef,
+    pub projection: Option<Vec<usize>>,
+}
+
+/// Tickets (`ticket_id`, `source_system`, timestamps, `status`, `_policy`) and their events
+/// (`ticket_id`, `source_system`, `ts`, `event_id`, `event_type`, `actor_role`, `to_status`)
+/// in, one view's rows out.
+#[derive(Debug)]
+pub(super) struct TicketClockExec {
+    setup: Arc<Setup>,
+    tickets: Arc<dyn ExecutionPlan>,
+    events: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+/// The key both inputs are partitioned and sorted by.
+const KEY: [&str; 2] = ["source_system", "ticket_id"];
+
+impl TicketClockExec {
+    pub(super) fn new(
+        setup: Arc<Setup>,
+        tickets: Arc<dyn ExecutionPlan>,
+        events: Arc<dyn ExecutionPlan>,
+    ) -> Self {
+        let schema = match &setup.projection {
+            Some(p) => Arc::new(
+                setup
+                    .schema
+                    .project(p)
+                    .unwrap_or_else(|_| (*setup.schema).clone()),
+            ),
+            None => Arc::clone(&setup.schema),
+        };
+        let partitions = tickets.output_partitioning().partition_count();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        TicketClockExec {
+            setup,
+            tickets,
+            events,
+            properties: Arc::new(properties),
+        }
+    }
+
+    fn key_exprs(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+        let schema = plan.schema();
+        KEY.iter().map(|name| col(name, &schema)).collect()
+    }
+
+    fn ordering(plan: &Arc<dyn ExecutionPlan>, columns: &[&str]) -> Option<OrderingRequirements> {
+        let schema = plan.schema();
+        let reqs = columns
+            .iter()
+            .map(|name| {
+                col(name, &schema)
+                    .map(|e| PhysicalSortRequirement::new(e, Some(Default::default())))
+            })
+            .collect::<Result<Vec<_>>>()
+            .ok()?;
+        LexRequirement::new(reqs).map(OrderingRequirements::new)
+    }
+}
+
+impl DisplayAs for TicketClockExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match &self.setup.output {
+            Output::Intervals => write!(f, "TicketClockExec: ticket_status_intervals"),
+            Output::Sla { metrics } => {
+                let names: Vec<&str> = metrics.iter().map(|m| m.as_str()).collect();
+                write!(
+                    f,
+                    "TicketClockExec: ticket_sla metrics=[{}]",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl ExecutionPlan for TicketClockExec {
+    fn name(&self) -> &str {
+        "TicketClockExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.tickets, &self.events]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn input_distribution_requirements(&self) -> InputDistributionRequirements {
+        let hashed = |plan| {
+            Self::key_exprs(plan)
+                .map(Distribution::KeyPartitioned)
+                .unwrap_or(Distribution::SinglePartition)
+        };
+        InputDistributionRequirements::co_partitioned(vec![
+            hashed(&self.tickets),
+            hashed(&self.events),
+        ])
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        vec![
+            Self::ordering(&self.tickets, &KEY),
+            Self::ordering(
+                &self.events,
+                &["source_system", "ticket_id", "ts", "event_id"],
+            ),
+        ]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![false, false]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [tickets, events]: [Arc<dyn ExecutionPlan>; 2] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("TicketClockExec has two inputs".into()))?;
+        Ok(Arc::new(TicketClockExec::new(
+            Arc::clone(&self.setup),
+            tickets,
+            events,
+        )))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let tickets = self.tickets.execute(partition, Arc::clone(&context))?;
+        let events = if partition < self.events.output_partitioning().partition_count() {
+            self.events.execute(partition, context)?
+        } else {
+            return Err(DataFusionError::Internal(
+                "TicketClockExec: its inputs are not partitioned alike".into(),
+            ));
+        };
+        let schema = self.schema();
+        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
+        let tx = builder.tx();
+        let setup = Arc::clone(&self.setup);
+        builder.spawn(async move { run(setup, tickets, events, tx).await });
+        Ok(builder.build())
+    }
+}
+
+/// Walk the tickets and their events side by side and send the view's rows.
+async fn run(
+    setup: Arc<Setup>,
+    mut tickets: SendableRecordBatchStream,
+    events: SendableRecordBatchStream,
+    tx: Sender<Result<RecordBatch>>,
+) -> Result<()> {
+    let mut events = EventCursor::new(events);
+    let mut rows = Rows::new(&setup);
+    let mut clocks = Clocks::new(&setup);
+    let mut buffer: Vec<Event<'static>> = Vec::new();
+    while let Some(batch) = tickets.next().await {
+        let batch = batch?;
+        let t = TicketColumns::new(&batch)?;
+        for row in 0..batch.num_rows() {
+            let key = (t.source.value(row), t.id.value(row));
+            events.take(key, &mut buffer).await?;
+            let Some(created_at) = t.created.is_valid(row).then(|| t.created.value(row)) else {
+                continue;
+            };
+            let ticket = TicketRow {
+                created_at,
+                first_response_at: t
+                    .first_response
+                    .is_valid(row)
+                    .then(|| t.first_response.value(row)),
+                resolved_at: t.resolved.is_valid(row).then(|| t.resolved.value(row)),
+                closed_at: t.closed.is_valid(row).then(|| t.closed.value(row)),
+                status: t
+                    .status
+                    .is_valid(row)
+                    .then(|| Status::parse(t.status.value(row)))
+                    .flatten(),
+            };
+            let timeline = Timeline::new(&ticket, &buffer, setup.as_of);
+            let policy = t
+                .policy
+                .is_valid(row)
+                .then(|| {
+                    setup
+                        .policies
+                        .iter()
+                        .find(|p| p.position as i32 == t.policy.value(row))
+                })
+                .flatten();
+            let fail = |e: CalendarError| {
+                DataFusionError::Execution(format!("ticket {} of {}: {e}", key.1, key.0))
+            };
+            match &setup.output {
+                Output::Intervals => {
+                    let clock = clocks.get(policy, created_at).map_err(fail)?;
+                    rows.intervals(key, &timeline, clock.as_ref())
+                        .map_err(fail)?;
+                }
+                Output::Sla { metrics } => {
+                    let Some(policy) = policy else { continue };
+                    let clock = clocks.get(Some(policy), created_at).map_err(fail)?;
+                    let Some((name, clock)) = clock.as_ref() else {
+                        continue;
+                    };
+                    let terms = Terms {
+                        policy,
+                        at_risk_share: setup.at_risk_share,
+                    };
+                    let measures =
+                        measure(&timeline, &terms, metrics, clock.as_ref()).map_err(fail)?;
+                    rows.sla(key, &policy.name, name, &measures);
+                }
+            }
+            if rows.len() >= BATCH_ROWS && tx.send(rows.finish()).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if rows.len() > 0 {
+        let _ = tx.send(rows.finish()).await;
+    }
+    Ok(())
+}
+
+/// Each policy's calendar index, kept for the whole partition and grown when a ticket is older
+/// than its window.
+struct Clocks {
+    calendars: Arc<CalendarRegistry>,
+    as_of: i64,
+    /// By calendar name: the index in use.
+    indexes: Vec<(String, Arc<BusinessIndex>)>,
+}
+
+type NamedClock = Option<(String, Arc<BusinessIndex>)>;
+
+impl Clocks {
+    fn new(setup: &Setup) -> Clocks {
+        Clocks {
+            calendars: Arc::clone(&setup.calendars),
+            as_of: setup.as_of,
+            indexes: Vec::new(),
+        }
+    }
+
+    /// The calendar of `policy` (else the default) with its index covering `from`..as-of;
+    /// `None` when there is no calendar at all.
+    fn get(&mut self, policy: Option<&SlaPolicy>, from: i64) -> Result<NamedClock, CalendarError> {
+        let wanted = policy.and_then(|p| p.calendar.as_deref());
+        let Ok(name) = self.calendars.resolve(wanted) else {
+            return Ok(None);
+        };
+        if let Some((n, index)) = self.indexes.iter().find(|(n, _)| n == name) {
+            if index.window().0 <= from {
+                return Ok(Some((n.clone(), Arc::clone(index))));
+            }
+        }
+        let index = self
+            .calendars
+            .index(name, Some((from.min(self.as_of), self.as_of)))?;
+        self.indexes.retain(|(n, _)| n != name);
+        self.indexes.push((name.to_string(), Arc::clone(&index)));
+        Ok(Some((name.to_string(), index)))
+    }
+}
+
+/// The columns of a tickets batch.
+struct TicketColumns {
+    id: StringViewArray,
+    source: StringViewArray,
+    created: TimestampMicrosecondArray,
+    first_response: TimestampMicrosecondArray,
+    resolved: TimestampMicrosecondArray,
+    closed: TimestampMicrosecondArray,
+    status: StringViewArray,
+    policy: Int32Array,
+}
+
+fn text(batch: &RecordBatch, name: &str) -> Result<StringViewArray> {
+    let column = column(batch, name)?;
+    Ok(cast(column, &DataType::Utf8View)?.as_string_view().clone())
+}
+
+fn instants(batch: &RecordBatch, name: &str) -> Result<TimestampMicrosecondArray> {
+    let column = column(batch, name)?;
+    Ok(column
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| DataFusionError::Internal(format!("{name} is not a timestamp")))?
+        .clone())
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Internal(format!("TicketClockExec: no column {name}")))
+}
+
+impl TicketColumns {
+    fn new(batch: &RecordBatch) -> Result<Self> {
+        Ok(TicketColumns {
+            id: text(batch, "ticket_id")?,
+            source: text(batch, "source_system")?,
+            created: instants(batch, "created_at")?,
+            first_response: instants(batch, "first_response_at")?,
+            resolved: instants(batch, "resolved_at")?,
+            closed: instants(batch, "closed_at")?,
+            status: text(batch, "status")?,
+            policy: column(batch, "_policy")?
+                .as_primitive_opt::<Int32Type>()
+                .ok_or_else(|| DataFusionError::Internal("_policy is not INT".into()))?
+                .clone(),
+        })
+    }
+}
+
+/// The events stream, read in step with the tickets.
+struct EventCursor {
+    stream: SendableRecordBatchStream,
+    batch: Option<EventColumns>,
+    row: usize,
+    done: bool,
+}
+
+struct EventColumns {
+    id: StringViewArray,
+    source: StringViewArray,
+    ts: TimestampMicrosecondArray,
+    event_type: StringViewArray,
+    actor_role: StringViewArray,
+    to_status: StringViewArray,
+    len: usize,
+}
+
+impl EventCursor {
+    fn new(stream: SendableRecordBatchStream) -> Self {
+        EventCursor {
+            stream,
+            batch: None,
+            row: 0,
+            done: false,
+        }
+    }
+
+    /// Replace `out` with the events of the ticket `key`, skipping events of tickets before it
+    /// (tickets created after the as-of instant, or events without a ticket).
+    async fn take(&mut self, key: (&str, &str), out: &mut Vec<Event<'static>>) -> Result<()> {
+        out.clear();
+        loop {
+            if self.batch.as_ref().is_none_or(|b| self.row >= b.len) {
+                if self.done {
+                    return Ok(());
+                }
+                match self.stream.next().await {
+                    Some(batch) => {
+                        let batch = batch?;
+                        self.batch = Some(EventColumns {
+                            id: text(&batch, "ticket_id")?,
+                            source: text(&batch, "source_system")?,
+                            ts: instants(&batch, "ts")?,
+                            event_type: text(&batch, "event_type")?,
+                            actor_role: text(&batch, "actor_role")?,
+                            to_status: text(&batch, "to_status")?,
+                            len: batch.num_rows(),
+                        });
+                        self.row = 0;
+                        continue;
+                    }
+                    None => {
+                        self.done = true;
+                        return Ok(());
+                    }
+                }
+            }
+            let Some(b) = self.batch.as_ref() else {
+                return Ok(());
+            };
+            let row = self.row;
+            match (b.source.value(row), b.id.value(row)).cmp(&key) {
+                std::cmp::Ordering::Less => self.row += 1,
+                std::cmp::Ordering::Greater => return Ok(()),
+                std::cmp::Ordering::Equal => {
+                    fn word(a: &StringViewArray, row: usize) -> Option<&str> {
+                        a.is_valid(row).then(|| a.value(row))
+                    }
+                    let event_type = match word(&b.event_type, row) {
+                        Some(w) if w == EventType::PublicReply.as_str() => {
+                            EventType::PublicReply.as_str()
+                        }
+                        _ => "",
+                    };
+                    out.push(Event {
+                        ts: b.ts.value(row),
+                        event_type,
+                        actor_role: word(&b.actor_role, row).and_then(ActorRole::parse),
+                        to_status: word(&b.to_status, row).and_then(Status::parse),
+                        value: None,
+                    });
+                    self.row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The view's rows being built, in the view's full schema; projected when a batch is sent.
+struct Rows {
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+    len: usize,
+    ticket_id: StringBuilder,
+    source_system: StringBuilder,
+    columns: Columns,
+}
+
+// One value per partition: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Columns {
+    Intervals {
+        stay: Int64Builder,
+        status: StringBuilder,
+        entered_at: TimestampMicrosecondBuilder,
+        left_at: TimestampMicrosecondBuilder,
+        calendar: StringBuilder,
+        seconds: Int64Builder,
+        business_seconds: Int64Builder,
+    },
+    Sla {
+        metric: StringBuilder,
+        occurrence: Int64Builder,
+        policy: StringBuilder,
+        calendar: StringBuilder,
+        started_at: TimestampMicrosecondBuilder,
+        stopped_at: TimestampMicrosecondBuilder,
+        target: Int64Builder,
+        elapsed: Int64Builder,
+        paused: Int64Builder,
+        due_at: TimestampMicrosecondBuilder,
+        stage: StringBuilder,
+        breached: BooleanBuilder,
+        remaining: Int64Builder,
+        at_risk: BooleanBuilder,
+    },
+}
+
+fn instant_builder() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone("UTC")
+}
+
+/// Whole seconds of an amount of µs, truncated toward zero (as `business_seconds` does).
+fn seconds(micros: i64) -> i64 {
+    micros / MICROS
+}
+
+impl Rows {
+    fn new(setup: &Setup) -> Self {
+        let columns = match setup.output {
+            Output::Intervals => Columns::Intervals {
+                stay: Int64Builder::new(),
+                status: StringBuilder::new(),
+                entered_at: instant_builder(),
+                left_at: instant_builder(),
+                calendar: StringBuilder::new(),
+                seconds: Int64Builder::new(),
+                business_seconds: Int64Builder::new(),
+            },
+            Output::Sla { .. } => Columns::Sla {
+                metric: StringBuilder::new(),
+                occurrence: Int64Builder::new(),
+                policy: StringBuilder::new(),
+                calendar: StringBuilder::new(),
+                started_at: instant_builder(),
+                stopped_at: instant_builder(),
+                target: Int64Builder::new(),
+                elapsed: Int64Builder::new(),
+                paused: Int64Builder::new(),
+                due_at: instant_builder(),
+                stage: StringBuilder::new(),
+                breached: BooleanBuilder::new(),
+                remaining: Int64Builder::new(),
+                at_risk: BooleanBuilder::new(),
+            },
+        };
+        Rows {
+            schema: Arc::clone(&setup.schema),
+            projection: setup.projection.clone(),
+            len: 0,
+            ticket_id: StringBuilder::new(),
+            source_system: StringBuilder::new(),
+            columns,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn key(&mut self, (source, id): (&str, &str)) {
+        self.ticket_id.append_value(id);
+        self.source_system.append_value(source);
+        self.len += 1;
+    }
+
+    /// The status stays of one ticket, measured in `clock` (the ticket's calendar) if any.
+    fn intervals(
+        &mut self,
+        key: (&str, &str),
+        timeline: &Timeline,
+        clock: Option<&(String, Arc<BusinessIndex>)>,
+    ) -> Result<(), CalendarError> {
+        for stay in &timeline.stays {
+            let end = stay.left_at.unwrap_or(timeline.as_of).max(stay.entered_at);
+            let business = match clock {
+                Some((_, index)) => Some(seconds(index.micros(stay.entered_at, end)?)),
+                None => None,
+            };
+            self.key(key);
+            let Columns::Intervals {
+                stay: number,
+                status,
+                entered_at,
+                left_at,
+                calendar,
+                seconds: real,
+                business_seconds,
+            } = &mut self.columns
+            else {
+                continue;
+            };
+            number.append_value(i64::from(stay.number));
+            status.append_value(stay.status.as_str());
+            entered_at.append_value(stay.entered_at);
+            left_at.append_option(stay.left_at);
+            calendar.append_option(clock.map(|(name, _)| name));
+            real.append_value(seconds(end - stay.entered_at));
+            business_seconds.append_option(business);
+        }
+        Ok(())
+    }
+
+    /// The measured metrics of one ticket.
+    fn sla(
+        &mut self,
+        key: (&str, &str),
+        policy_name: &str,
+        calendar_name: &str,
+        measures: &[Measure],
+    ) {
+        for m in measures {
+            self.key(key);
+            let Columns::Sla {
+                metric,
+                occurrence,
+                policy,
+                calendar,
+                started_at,
+                stopped_at,
+                target,
+                elapsed,
+                paused,
+                due_at,
+                stage,
+                breached,
+                remaining,
+                at_risk,
+            } = &mut self.columns
+            else {
+                continue;
+            };
+            metric.append_value(m.metric.as_str());
+            occurrence.append_value(i64::from(m.occurrence));
+            policy.append_value(policy_name);
+            calendar.append_value(calendar_name);
+            started_at.append_value(m.started_at);
+            stopped_at.append_option(m.stopped_at);
+            target.append_value(seconds(m.target));
+            elapsed.append_value(seconds(m.elapsed));
+            paused.append_value(seconds(m.paused));
+            due_at.append_option(m.due_at);
+            stage.append_value(m.stage.as_str());
+            breached.append_value(m.breached);
+            remaining.append_value(seconds(m.remaining));
+            at_risk.append_value(m.at_risk);
+        }
+    }
+
+    /// The rows so far as one batch of the plan's (projected) schema; the builders start over.
+    fn finish(&mut self) -> Result<RecordBatch> {
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.ticket_id.finish()),
+            Arc::new(self.source_system.finish()),
+        ];
+        match &mut self.columns {
+            Columns::Intervals {
+                stay,
+                status,
+                entered_at,
+                left_at,
+                calendar,
+                seconds,
+                business_seconds,
+            } => arrays.extend([
+                Arc::new(stay.finish()) as ArrayRef,
+                Arc::new(status.finish()),
+                Arc::new(entered_at.finish()),
+                Arc::new(left_at.finish()),
+                Arc::new(calendar.finish()),
+                Arc::new(seconds.finish()),
+                Arc::new(business_seconds.finish()),
+            ]),
+            Columns::Sla {
+                metric,
+                occurrence,
+                policy,
+                calendar,
+                started_at,
+                stopped_at,
+                target,
+                elapsed,
+                paused,
+                due_at,
+                stage,
+                breached,
+                remaining,
+                at_risk,
+            } => arrays.extend([
+                Arc::new(metric.finish()) as ArrayRef,
+                Arc::new(occurrence.finish()),
+                Arc::new(policy.finish()),
+                Arc::new(calendar.finish()),
+                Arc::new(started_at.finish()),
+                Arc::new(stopped_at.finish()),
+                Arc::new(target.finish()),
+                Arc::new(elapsed.finish()),
+                Arc::new(paused.finish()),
+                Arc::new(due_at.finish()),
+                Arc::new(stage.finish()),
+                Arc::new(breached.finish()),
+                Arc::new(remaining.finish()),
+                Arc::new(at_risk.finish()),
+            ]),
+        }
+        self.len = 0;
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)?;
+        Ok(match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        })
+    }
+}
