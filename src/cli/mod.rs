@@ -5,6 +5,7 @@ mod calendar;
 mod generate;
 mod ingest;
 pub mod output;
+mod sla;
 mod sql;
 
 use std::io::Write;
@@ -47,6 +48,9 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Run SQL against the workspace: -c SQL, -f FILE, or statements on standard input.
     Sql(sql::SqlArgs),
+    /// SLA screens: the board of open tickets by remaining business time, one ticket's timeline.
+    #[command(subcommand)]
+    Sla(sla::SlaCommand),
     /// Inspect business calendars: days, holidays, business time between two instants.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
@@ -73,6 +77,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
             ingest::run(&ws, args).await
+        }
+        Command::Sla(command) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            sla::run(&ws, command).await
         }
         Command::Calendar(command) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;

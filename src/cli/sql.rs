@@ -33,44 +33,18 @@ pub struct SqlArgs {
     #[arg(long, value_name = "INSTANT", value_parser = as_of)]
     as_of: Option<DateTime<Utc>>,
     /// Memory queries may use before sorts, joins and aggregations spill to disk: bytes, or
-    /// with a unit (512M, 4G). Default: unlimited.
+    /// with a unit (512M, 4G). Default: `memory_limit` in kpi.toml, else unlimited.
     #[arg(long, env = "KPI_MEMORY_LIMIT", value_name = "SIZE", value_parser = memory_size)]
     memory_limit: Option<usize>,
 }
 
-fn as_of(value: &str) -> Result<DateTime<Utc>, String> {
+pub fn as_of(value: &str) -> Result<DateTime<Utc>, String> {
     parse_as_of(value)?.ok_or_else(|| "give an instant; 'now' is the default".to_string())
 }
 
 /// A size in bytes: `1073741824`, `512M`, `4G`, `1.5GB` (binary units).
 pub fn memory_size(value: &str) -> Result<usize, String> {
-    let text = value.trim().to_ascii_uppercase();
-    let text = text.strip_suffix('B').unwrap_or(&text);
-    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, ""),
-    };
-    let scale: f64 = match unit {
-        "" => 1.0,
-        "K" => 1024.0,
-        "M" => 1024.0 * 1024.0,
-        "G" => 1024.0 * 1024.0 * 1024.0,
-        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("unknown unit in '{value}': use K, M, G or T")),
-    };
-    let bytes = number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n > 0.0)
-        .map(|n| n * scale)
-        .ok_or_else(|| {
-            format!("invalid size '{value}': use a positive number such as 512M or 4G")
-        })?;
-    if bytes < 16.0 * 1024.0 * 1024.0 {
-        return Err(format!("size '{value}' is too small: give at least 16M"));
-    }
-    Ok(bytes.min(usize::MAX as f64) as usize)
+    kpi::config::parse_size(value)
 }
 
 pub async fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
@@ -95,26 +69,10 @@ pub async fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
     let session = Session::builder(ws)
         .url_tables(true)
         .as_of(args.as_of)
-        .memory_limit(args.memory_limit)
+        .memory_limit(args.memory_limit.or(ws.config.memory_limit))
         .build()?;
     let mut out = super::output::stdout();
     shell::run_sql(&session, &sql, args.format, &mut out).await?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_sizes() {
-        assert_eq!(memory_size("512M"), Ok(512 << 20));
-        assert_eq!(memory_size("4gb"), Ok(4 << 30));
-        assert_eq!(memory_size("1.5G"), Ok(3 << 29));
-        assert_eq!(memory_size("67108864"), Ok(64 << 20));
-        assert!(memory_size("12Q").unwrap_err().contains("'12Q'"));
-        assert!(memory_size("-1G").is_err());
-        assert!(memory_size("1K").unwrap_err().contains("too small"));
-    }
 }

@@ -1,5 +1,6 @@
-//! Timestamp formats a source mapping accepts (`timestamp_formats = [...]`), parsed from
-//! `kpi.toml`. Reading values in them is the ingest's job (`crate::ingest::timestamp`).
+//! Value formats of `kpi.toml`: the timestamp formats a source mapping accepts
+//! (`timestamp_formats = [...]`; reading values in them is the ingest's job,
+//! `crate::ingest::timestamp`), and sizes in bytes (`memory_limit = "2G"`).
 
 /// One accepted timestamp format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,5 +44,65 @@ impl TimestampFormat {
 
     pub(crate) fn has_offset(pattern: &str) -> bool {
         pattern.contains("%z") || pattern.contains("%:z") || pattern.contains("%#z")
+    }
+}
+
+/// A size in bytes: `1073741824`, `512M`, `4G`, `1.5GB` (binary units), at least 16 MiB (the
+/// memory limit of queries; `--memory-limit` reads the same).
+pub fn parse_size(value: &str) -> Result<usize, String> {
+    let text = value.trim().to_ascii_uppercase();
+    let text = text.strip_suffix('B').unwrap_or(&text);
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let scale: f64 = match unit {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown unit in '{value}': use K, M, G or T")),
+    };
+    let bytes = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| n * scale)
+        .ok_or_else(|| {
+            format!("invalid size '{value}': use a positive number such as 512M or 4G")
+        })?;
+    if bytes < 16.0 * 1024.0 * 1024.0 {
+        return Err(format!("size '{value}' is too small: give at least 16M"));
+    }
+    Ok(bytes.min(usize::MAX as f64) as usize)
+}
+
+/// A size for people: `2.0 GiB`, `512.0 MiB`.
+pub fn format_size(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", b / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b / (1u64 << 20) as f64)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("4gb"), Ok(4 << 30));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size("67108864"), Ok(64 << 20));
+        assert!(parse_size("12Q").unwrap_err().contains("'12Q'"));
+        assert!(parse_size("-1G").is_err());
+        assert!(parse_size("1K").unwrap_err().contains("too small"));
+        assert_eq!(format_size(2 << 30), "2.0 GiB");
+        assert_eq!(format_size(512 << 20), "512.0 MiB");
     }
 }

@@ -20,7 +20,7 @@ use toml::Spanned;
 use crate::calendar::Calendar;
 
 pub use error::ConfigError;
-pub use formats::TimestampFormat;
+pub use formats::{format_size, parse_size, TimestampFormat};
 pub use sla::{ResolutionStop, SlaConfig, SlaPolicy};
 pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping};
 
@@ -46,6 +46,9 @@ pub struct Config {
     pub sources: Vec<SourceMapping>,
     /// The SLA policies (`[sla]`, `[[sla.policies]]`).
     pub sla: SlaConfig,
+    /// The memory queries may use before they spill to disk (`memory_limit = "2G"`), in bytes;
+    /// `None`: unlimited. `--memory-limit` and `KPI_MEMORY_LIMIT` override it.
+    pub memory_limit: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +57,7 @@ struct RawConfig {
     default_calendar: Option<Spanned<String>>,
     data_dir: Option<Spanned<String>>,
     queries_dir: Option<Spanned<String>>,
+    memory_limit: Option<Spanned<toml::Value>>,
     #[serde(default)]
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
@@ -111,6 +115,17 @@ impl Config {
         };
         let names: Vec<&str> = calendars.iter().map(Calendar::name).collect();
         let sla = sla::build(&ctx, raw.sla.as_ref(), &names, default_calendar.as_deref())?;
+        let memory_limit = match &raw.memory_limit {
+            Some(value) => {
+                let text = match value.get_ref() {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(n) => n.to_string(),
+                    other => other.to_string(),
+                };
+                Some(parse_size(&text).map_err(|e| ctx.invalid(value.span(), "memory_limit", e))?)
+            }
+            None => None,
+        };
         let dir = |value: Option<Spanned<String>>, default: &str| {
             root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner))
         };
@@ -123,6 +138,7 @@ impl Config {
             calendars,
             sources,
             sla,
+            memory_limit,
         })
     }
 }

@@ -440,3 +440,17 @@ fn two_versions_of_a_policy_must_not_overlap() {
         "{err}"
     );
 }
+
+#[test]
+fn the_memory_limit_is_a_size() {
+    assert_eq!(parse(EXAMPLE).unwrap().memory_limit, None);
+    let config = parse(&format!("memory_limit = \"2G\"\n{EXAMPLE}")).unwrap();
+    assert_eq!(config.memory_limit, Some(2 << 30));
+    let config = parse(&format!("memory_limit = 67108864\n{EXAMPLE}")).unwrap();
+    assert_eq!(config.memory_limit, Some(64 << 20));
+    assert_eq!(
+        error(&format!("memory_limit = \"2Q\"\n{EXAMPLE}")),
+        "ws/kpi.toml:1:16: memory_limit: unknown unit in '2Q': use K, M, G or T"
+    );
+    assert!(error(&format!("memory_limit = \"1K\"\n{EXAMPLE}")).contains("too small"));
+}

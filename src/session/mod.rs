@@ -131,6 +131,7 @@ impl SessionBuilder<'_> {
         Ok(Session {
             ctx,
             read_only: self.read_only,
+            memory_limit: self.memory_limit,
         })
     }
 }
@@ -140,6 +141,7 @@ impl SessionBuilder<'_> {
 pub struct Session {
     ctx: SessionContext,
     read_only: bool,
+    memory_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for Session {
@@ -160,7 +162,7 @@ impl Session {
             as_of: None,
             read_only: false,
             url_tables: false,
-            memory_limit: None,
+            memory_limit: workspace.config.memory_limit,
         }
     }
 
@@ -186,6 +188,23 @@ impl Session {
     /// Plan and start one SQL statement (as [`SessionContext::sql`], within the session's rules).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         self.ctx.sql_with_options(sql, self.sql_options()).await
+    }
+
+    /// The memory limit of queries, in bytes (`None`: unlimited).
+    pub fn memory_limit(&self) -> Option<usize> {
+        self.memory_limit
+    }
+
+    /// `err` with the memory limit named when the query ran out of memory under it.
+    pub fn explain_error(&self, err: DataFusionError) -> DataFusionError {
+        match (self.memory_limit, err.find_root()) {
+            (Some(limit), DataFusionError::ResourcesExhausted(_)) => err.context(format!(
+                "the query needs more memory than the limit of {} (memory_limit in kpi.toml, \
+                 --memory-limit or KPI_MEMORY_LIMIT): raise the limit or narrow the query",
+                crate::config::format_size(limit)
+            )),
+            _ => err,
+        }
     }
 
     /// The current `kpi.*` settings.

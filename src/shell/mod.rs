@@ -4,6 +4,7 @@
 //! business time; the session it is given already has the functions and tables.
 
 mod format;
+pub mod sla;
 
 use std::io::Write;
 
@@ -57,7 +58,7 @@ pub async fn run_sql(
         let wrap = |source: DataFusionError| ShellError::Statement {
             index: i + 1,
             of,
-            source: Box::new(source),
+            source: Box::new(session.explain_error(source)),
         };
         let plan = session.plan(statement).await.map_err(wrap)?;
         let df = session

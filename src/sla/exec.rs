@@ -275,7 +275,7 @@ async fn run(
             match &setup.output {
                 Output::Intervals => {
                     let clock = clocks.get(policy, created_at).map_err(fail)?;
-                    rows.intervals(key, &timeline, clock.as_ref())
+                    rows.intervals(key, &timeline, policy, clock.as_ref())
                         .map_err(fail)?;
                 }
                 Output::Sla { metrics } => {
@@ -502,6 +502,7 @@ enum Columns {
         entered_at: TimestampMicrosecondBuilder,
         left_at: TimestampMicrosecondBuilder,
         calendar: StringBuilder,
+        pauses: BooleanBuilder,
         seconds: Int64Builder,
         business_seconds: Int64Builder,
     },
@@ -541,6 +542,7 @@ impl Rows {
                 entered_at: instant_builder(),
                 left_at: instant_builder(),
                 calendar: StringBuilder::new(),
+                pauses: BooleanBuilder::new(),
                 seconds: Int64Builder::new(),
                 business_seconds: Int64Builder::new(),
             },
@@ -581,11 +583,12 @@ impl Rows {
         self.len += 1;
     }
 
-    /// The status stays of one ticket, measured in `clock` (the ticket's calendar) if any.
+    /// The status stays of one ticket under `policy`, measured in `clock` (the ticket's calendar) if any.
     fn intervals(
         &mut self,
         key: (&str, &str),
         timeline: &Timeline,
+        policy: Option<&SlaPolicy>,
         clock: Option<&(String, Arc<BusinessIndex>)>,
     ) -> Result<(), CalendarError> {
         for stay in &timeline.stays {
@@ -601,6 +604,7 @@ impl Rows {
                 entered_at,
                 left_at,
                 calendar,
+                pauses,
                 seconds: real,
                 business_seconds,
             } = &mut self.columns
@@ -612,6 +616,7 @@ impl Rows {
             entered_at.append_value(stay.entered_at);
             left_at.append_option(stay.left_at);
             calendar.append_option(clock.map(|(name, _)| name));
+            pauses.append_value(policy.is_some_and(|p| p.pause_statuses.contains(&stay.status)));
             real.append_value(seconds(end - stay.entered_at));
             business_seconds.append_option(business);
         }
@@ -677,6 +682,7 @@ impl Rows {
                 entered_at,
                 left_at,
                 calendar,
+                pauses,
                 seconds,
                 business_seconds,
             } => arrays.extend([
@@ -685,6 +691,7 @@ impl Rows {
                 Arc::new(entered_at.finish()),
                 Arc::new(left_at.finish()),
                 Arc::new(calendar.finish()),
+                Arc::new(pauses.finish()),
                 Arc::new(seconds.finish()),
                 Arc::new(business_seconds.finish()),
             ]),

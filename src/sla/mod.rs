@@ -17,6 +17,9 @@ mod exec;
 mod policies;
 mod views;
 
+#[cfg(test)]
+mod clock_tests;
+
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, ExprSchemable};

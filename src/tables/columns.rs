@@ -332,6 +332,12 @@ const INTERVAL_COLUMNS: &[Column] = &[
         "The calendar of the ticket's SLA policy, else the default calendar.",
     ),
     col(
+        "pauses",
+        Kind::Boolean,
+        true,
+        "Whether the ticket's SLA policy pauses its resolution clocks in this status.",
+    ),
+    col(
         "seconds",
         Kind::BigInt,
         true,

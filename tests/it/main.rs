@@ -5,6 +5,7 @@ mod generate;
 mod ingest;
 mod layers;
 mod session;
+mod sla;
 mod slt;
 mod support;
 mod workspace;
