@@ -3,6 +3,7 @@
 //! the session's memory limit), walks them side by side one ticket at a time, and turns each
 //! ticket into rows with the rules of [`super::clock`]. Every partition runs on its own core.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,7 +13,10 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type, SchemaRef, TimestampMicrosecondType};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::Statistics;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{
@@ -22,6 +26,10 @@ use datafusion::physical_expr::{
 use datafusion::physical_plan::distribution_requirements::InputDistributionRequirements;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::expressions::col;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildFilterDescription, FilterDescription, FilterPushdownPhase,
+};
+use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
@@ -186,6 +194,61 @@ impl ExecutionPlan for TicketClockExec {
 
     fn maintains_input_order(&self) -> Vec<bool> {
         vec![false, false]
+    }
+
+    /// Filters on the ticket key (a hash join's dynamic filter above all) go to both inputs,
+    /// where [`super::key_filter::KeyFilterExec`] applies them before the rows are sorted.
+    fn gather_filters_for_pushdown(
+        &self,
+        _phase: FilterPushdownPhase,
+        parent_filters: Vec<Arc<dyn PhysicalExpr>>,
+        _config: &ConfigOptions,
+    ) -> Result<FilterDescription> {
+        let schema = self.schema();
+        let keys: HashSet<usize> = KEY
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .collect();
+        let mut description = FilterDescription::new();
+        for child in [&self.tickets, &self.events] {
+            description =
+                description.with_child(ChildFilterDescription::from_child_with_allowed_indices(
+                    &parent_filters,
+                    keys.clone(),
+                    child,
+                )?);
+        }
+        Ok(description)
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        match partition {
+            None => vec![ChildStats::At(None), ChildStats::Skip],
+            Some(_) => vec![ChildStats::Skip, ChildStats::Skip],
+        }
+    }
+
+    /// A rough size for the planner (which side of a join to build): the tickets read times
+    /// the rows each makes.
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let schema = self.schema();
+        let mut stats = Statistics::new_unknown(&schema);
+        let tickets = input_stats.first().and_then(|s| s.num_rows.get_value());
+        if let (None, Some(n)) = (args.partition(), tickets) {
+            let per_ticket = match &self.setup.output {
+                Output::Intervals => 4,
+                Output::Sla { metrics } => metrics.len().max(1),
+            };
+            let rows = n.saturating_mul(per_ticket);
+            stats.num_rows = Precision::Inexact(rows);
+            stats.total_byte_size =
+                Precision::Inexact(rows.saturating_mul(8 * schema.fields().len()));
+        }
+        Ok(Arc::new(stats))
     }
 
     fn with_new_children(

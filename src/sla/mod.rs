@@ -14,6 +14,7 @@
 mod assign;
 pub mod clock;
 mod exec;
+mod key_filter;
 mod policies;
 mod views;
 

@@ -28,6 +28,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 
 use super::exec::{Output, Setup, TicketClockExec};
+use super::key_filter::KeyFilterExec;
 use crate::calendar::CalendarRegistry;
 use crate::config::{Config, ConfigError, SlaPolicy};
 use crate::tables::{
@@ -185,6 +186,12 @@ fn text(name: &str) -> Expr {
     cast(col(name), DataType::Utf8View).alias(name)
 }
 
+/// A key column, in the type of the views' own key columns (so that filters on the views'
+/// keys apply to the inputs as they are).
+fn key(name: &str) -> Expr {
+    cast(col(name), DataType::Utf8).alias(name)
+}
+
 fn time(name: &str) -> Expr {
     cast(col(name), instant_type()).alias(name)
 }
@@ -197,8 +204,8 @@ fn instant_type() -> DataType {
 fn events_schema() -> SchemaRef {
     let text = |name| Field::new(name, DataType::Utf8View, true);
     Arc::new(Schema::new(vec![
-        text("ticket_id"),
-        text("source_system"),
+        Field::new("ticket_id", DataType::Utf8, true),
+        Field::new("source_system", DataType::Utf8, true),
         Field::new("ts", instant_type(), true),
         text("event_id"),
         text("event_type"),
@@ -282,8 +289,8 @@ impl TableProvider for SlaView {
             .await?
             .filter(col("created_at").lt_eq(instant(as_of)))?
             .select(vec![
-                text("ticket_id"),
-                text("source_system"),
+                key("ticket_id"),
+                key("source_system"),
                 time("created_at"),
                 time("first_response_at"),
                 time("resolved_at"),
@@ -327,8 +334,8 @@ impl TableProvider for SlaView {
                     .await?
                     .filter(col("ts").lt_eq(instant(as_of)).and(wanted))?
                     .select(vec![
-                        text("ticket_id"),
-                        text("source_system"),
+                        key("ticket_id"),
+                        key("source_system"),
                         time("ts"),
                         text("event_id"),
                         text("event_type"),
@@ -338,7 +345,7 @@ impl TableProvider for SlaView {
                 for filter in &keys {
                     events = events.filter(unqualified(filter)?)?;
                 }
-                physical(events).await?
+                Arc::new(KeyFilterExec::new(physical(events).await?))
             } else {
                 Arc::new(EmptyExec::new(events_schema()))
             };
@@ -353,7 +360,7 @@ impl TableProvider for SlaView {
         };
         Ok(Arc::new(TicketClockExec::new(
             Arc::new(setup),
-            physical(tickets).await?,
+            Arc::new(KeyFilterExec::new(physical(tickets).await?)),
             events,
         )))
     }
