@@ -17,6 +17,9 @@ use crate::tables::{SlaMetric, Status, Vocabulary};
 /// The default share of a target below which a running SLA is "at risk".
 pub const AT_RISK_SHARE: f64 = 0.25;
 
+/// The longest target accepted: 100 years (anything longer is a typo).
+pub const MAX_TARGET_SECONDS: u64 = 100 * 366 * 24 * 3600;
+
 /// The validated `[sla]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlaConfig {
@@ -77,6 +80,11 @@ pub struct SlaPolicy {
 }
 
 impl SlaPolicy {
+    /// Whether a stay in `status` pauses this policy's resolution clocks.
+    pub fn pauses(&self, status: Status) -> bool {
+        self.pause_statuses.contains(&status)
+    }
+
     /// Whether its validity overlaps `other`'s.
     fn overlaps(&self, other: &SlaPolicy) -> bool {
         let starts_before_end = |a: &SlaPolicy, b: &SlaPolicy| match (a.valid_from, b.valid_until) {
@@ -348,6 +356,13 @@ fn build_policy(
         };
         if seconds == 0 {
             return Err(src.invalid(value.span(), &target_key, "a target must be positive"));
+        }
+        if seconds > MAX_TARGET_SECONDS {
+            return Err(src.invalid(
+                value.span(),
+                &target_key,
+                format!("{seconds} seconds is longer than 100 years of business time"),
+            ));
         }
         targets.insert(metric, seconds);
     }

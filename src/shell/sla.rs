@@ -12,6 +12,8 @@ use datafusion::logical_expr::{col, lit};
 
 use super::format::{Format, OutputError, Printer};
 use crate::session::Session;
+use crate::tables::vocab::sql_list;
+use crate::tables::Status;
 
 /// What the board groups open tickets by: a column of `tickets`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -70,10 +72,11 @@ impl From<std::io::Error> for SlaScreenError {
     }
 }
 
-/// The board's rows: every open ticket's most urgent running or paused clock, grouped by
-/// `by`, least remaining business time first. Columns: the group column, `ticket_id`,
-/// `source_system`, `priority` (unless grouped by it), `metric`, `occurrence`, `due_at`,
-/// `remaining_seconds`, `state` (`overdue`, `at risk`, `paused`, `on track`).
+/// The board's rows: every open ticket's (not resolved or closed as of the session's instant)
+/// most urgent running or paused clock, grouped by `by`, least remaining business time first.
+/// Columns: the group column, `ticket_id`, `source_system`, `priority` (unless grouped by it),
+/// `status`, `metric`, `occurrence`, `due_at`, `remaining_seconds`, `state` (`overdue`,
+/// `at risk`, `paused`, `on track`).
 pub async fn board_rows(session: &Session, by: BoardGroup) -> Result<Vec<RecordBatch>> {
     let group = by.column();
     // `group` is one of four fixed column names, never user text.
@@ -83,8 +86,9 @@ pub async fn board_rows(session: &Session, by: BoardGroup) -> Result<Vec<RecordB
     } else {
         " t.priority,"
     };
+    let done = sql_list(Status::RESOLVED);
     let sql = format!(
-        "SELECT t.{group} AS {group}, c.ticket_id, c.source_system,{priority} c.metric,
+        "SELECT t.{group} AS {group}, c.ticket_id, c.source_system,{priority} now.status, c.metric,
             c.occurrence, c.due_at, c.remaining_seconds,
             CASE WHEN c.breached THEN 'overdue' WHEN c.at_risk THEN 'at risk'
                  WHEN c.stage = 'paused' THEN 'paused' ELSE 'on track' END AS state
@@ -96,7 +100,9 @@ pub async fn board_rows(session: &Session, by: BoardGroup) -> Result<Vec<RecordB
             FROM ticket_sla WHERE stopped_at IS NULL
         ) c
         JOIN tickets t ON t.ticket_id = c.ticket_id AND t.source_system = c.source_system
-        WHERE c._rank = 1
+        JOIN ticket_status_intervals now ON now.ticket_id = c.ticket_id
+            AND now.source_system = c.source_system AND now.left_at IS NULL
+        WHERE c._rank = 1 AND now.status NOT IN {done}
         ORDER BY t.{group} NULLS LAST, c.remaining_seconds, c.ticket_id, c.source_system"
     );
     session.sql(&sql).await?.collect().await
@@ -133,9 +139,10 @@ pub fn print_board(
         return Ok(());
     }
     let at = |name: &str| schema.index_of(name).map_err(DataFusionError::from);
-    let (ticket, source, metric, occurrence, due, left, state) = (
+    let (ticket, source, status, metric, occurrence, due, left, state) = (
         at("ticket_id")?,
         at("source_system")?,
+        at("status")?,
         at("metric")?,
         at("occurrence")?,
         at("due_at")?,
@@ -162,7 +169,7 @@ pub fn print_board(
         if priority.is_some() {
             header.push("priority");
         }
-        header.extend(["clock", "due", "remaining", "state"]);
+        header.extend(["status", "clock", "due", "remaining", "state"]);
         table.set_header(header);
         for row in &rows[start..end] {
             let clock = if row[metric] == "next_reply" {
@@ -183,6 +190,7 @@ pub fn print_board(
                 cells.push(Cell::new(&row[p]));
             }
             cells.extend([
+                Cell::new(&row[status]),
                 Cell::new(clock),
                 Cell::new(if row[due] == "NULL" {
                     "(paused)"
@@ -240,15 +248,7 @@ pub async fn show(
         key = key.and(col("source_system").eq(lit(source)));
     }
     let as_of = session.options().as_of;
-    let mut tickets = ctx.table("tickets").await?.filter(key.clone())?;
-    if let Some(t) = as_of {
-        tickets = tickets.filter(col("created_at").lt_eq(lit(
-            datafusion::common::ScalarValue::TimestampMicrosecond(
-                Some(t.timestamp_micros()),
-                Some("UTC".into()),
-            ),
-        )))?;
-    }
+    let tickets = ctx.table("tickets").await?.filter(key.clone())?;
     let tickets = tickets
         .select_columns(&[
             "source_system",
@@ -263,13 +263,7 @@ pub async fn show(
         .collect()
         .await?;
     let tickets = text_rows(&tickets)?;
-    if tickets.is_empty() {
-        return Err(SlaScreenError::NoTicket {
-            ticket: ticket.to_string(),
-            source_system: source_system.map(str::to_string),
-            as_of: as_of.map(|t| t.to_rfc3339()),
-        });
-    }
+    let mut shown = 0;
     let when = as_of.map_or_else(|| "now".to_string(), |t| t.to_rfc3339());
     for t in &tickets {
         let source = &t[0];
@@ -320,6 +314,14 @@ pub async fn show(
             .await?;
         let stays = text_rows(&stays)?;
         let clocks = text_rows(&clocks)?;
+        // A ticket created after the as-of instant did not exist yet: it has no stays.
+        if stays.is_empty() {
+            continue;
+        }
+        if shown > 0 {
+            writeln!(out)?;
+        }
+        shown += 1;
         let policy = clocks.first().map_or("none", |c| c[2].as_str());
         let calendar = stays.first().map_or("none", |s| s[7].as_str());
         writeln!(out, "ticket {ticket} ({source}), as of {when}")?;
@@ -394,6 +396,13 @@ pub async fn show(
             ]);
         }
         writeln!(out, "{table}")?;
+    }
+    if shown == 0 {
+        return Err(SlaScreenError::NoTicket {
+            ticket: ticket.to_string(),
+            source_system: source_system.map(str::to_string),
+            as_of: as_of.map(|t| t.to_rfc3339()),
+        });
     }
     Ok(())
 }

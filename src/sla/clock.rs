@@ -61,21 +61,24 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// The ticket `row` with its `events` (in `(ts, event_id)` order; those after `as_of` are
-    /// ignored) as it stood at `as_of`. Timestamps of the row after `as_of` have not happened.
+    /// The ticket `row` with its `events` (in `(ts, event_id)` order) as it stood at `as_of`:
+    /// events after `as_of` are ignored, and timestamps of the row after `as_of` have not
+    /// happened. `events` must hold every status change of the ticket (also those after
+    /// `as_of`: they tell an events source from a tickets-only one) and its public replies.
     pub fn new(row: &TicketRow, events: &[Event<'_>], as_of: i64) -> Timeline {
+        let has_status_events = events.iter().any(|e| e.to_status.is_some());
         let seen = events.partition_point(|e| e.ts <= as_of);
         let events = &events[..seen];
         let happened = |t: Option<i64>| t.filter(|&t| t <= as_of);
         let mut stays = stays(events);
-        let from_events = !stays.is_empty();
+        let from_events = has_status_events;
         if stays.is_empty() {
-            // An events source with no status event yet is `new` (the history rules); a
-            // tickets-only source is in its current status since creation.
-            let status = if events.is_empty() {
-                row.status.unwrap_or(Status::New)
-            } else {
+            // A ticket whose status changes all come later was `new` (the history rules); a
+            // ticket without any is in its current status since creation.
+            let status = if has_status_events {
                 Status::New
+            } else {
+                row.status.unwrap_or(Status::New)
             };
             stays.push(Stay {
                 number: 1,
@@ -89,10 +92,17 @@ impl Timeline {
             .filter(|e| e.event_type == EventType::PublicReply.as_str())
             .filter_map(|e| e.actor_role.map(|role| (e.ts, role)))
             .collect();
+        // The first resolution: a tickets-only source may give `closed_at` without
+        // `resolved_at` (a closed ticket was resolved by then); for an events source
+        // `resolved_at` already comes first.
+        let resolved_at = match (happened(row.resolved_at), happened(row.closed_at)) {
+            (Some(r), Some(c)) => Some(r.min(c)),
+            (r, c) => r.or(c),
+        };
         Timeline {
             created_at: row.created_at,
             first_response_at: happened(row.first_response_at),
-            resolved_at: happened(row.resolved_at),
+            resolved_at,
             stays,
             from_events,
             closed_at: happened(row.closed_at),
@@ -160,11 +170,16 @@ impl Timeline {
         waits
     }
 
-    /// The stays in `statuses` as `[entered, left)`, the current one to the timeline's instant.
-    fn stays_in(&self, statuses: &[Status]) -> Vec<(i64, i64)> {
+    /// The stays in `policy`'s pause statuses as `[entered, left)`, the current one to the
+    /// timeline's instant.
+    /// A ticket without status changes has no known stays to pause in.
+    fn pause_stays(&self, policy: &SlaPolicy) -> Vec<(i64, i64)> {
+        if !self.from_events {
+            return Vec::new();
+        }
         self.stays
             .iter()
-            .filter(|s| statuses.contains(&s.status))
+            .filter(|s| policy.pauses(s.status))
             .map(|s| (s.entered_at, s.left_at.unwrap_or(self.as_of)))
             .collect()
     }
@@ -206,7 +221,8 @@ impl Terms<'_> {
                 .or_else(|| targets.get(&SlaMetric::Resolution)),
             _ => targets.get(&metric),
         }?;
-        Some(i64::try_from(*seconds).unwrap_or(i64::MAX / MICROS) * MICROS)
+        // Targets are at most 100 years (checked when kpi.toml is read).
+        Some(i64::try_from(*seconds).map_or(i64::MAX, |s| s.saturating_mul(MICROS)))
     }
 }
 
@@ -218,11 +234,8 @@ pub fn measure(
     clock: &dyn BusinessClock,
 ) -> Result<Vec<Measure>, CalendarError> {
     let mut out = Vec::new();
-    let pauses = timeline.stays_in(&terms.policy.pause_statuses);
-    let paused_now = terms
-        .policy
-        .pause_statuses
-        .contains(&timeline.current().status);
+    let pauses = timeline.pause_stays(terms.policy);
+    let paused_now = timeline.from_events && terms.policy.pauses(timeline.current().status);
     for &metric in metrics {
         let Some(target) = terms.target(metric) else {
             continue;

@@ -30,7 +30,9 @@ use datafusion::physical_plan::filter_pushdown::{
     ChildFilterDescription, FilterDescription, FilterPushdownPhase,
 };
 use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
-use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::stream::{
+    RecordBatchReceiverStreamBuilder, RecordBatchStreamAdapter,
+};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
     Partitioning, PlanProperties,
@@ -270,20 +272,35 @@ impl ExecutionPlan for TicketClockExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let (tickets, events) = (
+            self.tickets.output_partitioning().partition_count(),
+            self.events.output_partitioning().partition_count(),
+        );
+        if tickets != events {
+            return Err(DataFusionError::Internal(format!(
+                "TicketClockExec: its inputs are not partitioned alike ({tickets} and {events} \
+                 partitions)"
+            )));
+        }
         let tickets = self.tickets.execute(partition, Arc::clone(&context))?;
-        let events = if partition < self.events.output_partitioning().partition_count() {
-            self.events.execute(partition, context)?
-        } else {
-            return Err(DataFusionError::Internal(
-                "TicketClockExec: its inputs are not partitioned alike".into(),
-            ));
-        };
+        let events = self.events.execute(partition, context)?;
         let schema = self.schema();
-        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
-        let tx = builder.tx();
         let setup = Arc::clone(&self.setup);
-        builder.spawn(async move { run(setup, tickets, events, tx).await });
-        Ok(builder.build())
+        // Nothing is read until the first batch is asked for: a hash join that this view
+        // probes has built its side by then, and its filter on the ticket key is complete.
+        let start = {
+            let schema = Arc::clone(&schema);
+            async move {
+                let mut builder = RecordBatchReceiverStreamBuilder::new(schema, 2);
+                let tx = builder.tx();
+                builder.spawn(async move { run(setup, tickets, events, tx).await });
+                builder.build()
+            }
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::once(start).flatten(),
+        )))
     }
 }
 
@@ -298,11 +315,23 @@ async fn run(
     let mut rows = Rows::new(&setup);
     let mut clocks = Clocks::new(&setup);
     let mut buffer: Vec<Event<'static>> = Vec::new();
+    let mut last_key: Option<(String, String)> = None;
     while let Some(batch) = tickets.next().await {
         let batch = batch?;
         let t = TicketColumns::new(&batch)?;
         for row in 0..batch.num_rows() {
             let key = (t.source.value(row), t.id.value(row));
+            if last_key
+                .as_ref()
+                .is_some_and(|(s, i)| (s.as_str(), i.as_str()) == key)
+            {
+                return Err(DataFusionError::Execution(format!(
+                    "tickets has two rows for ticket {} of {}: its key (ticket_id, \
+                     source_system) must be unique",
+                    key.1, key.0
+                )));
+            }
+            last_key = Some((key.0.to_string(), key.1.to_string()));
             events.take(key, &mut buffer).await?;
             let Some(created_at) = t.created.is_valid(row).then(|| t.created.value(row)) else {
                 continue;
@@ -679,7 +708,9 @@ impl Rows {
             entered_at.append_value(stay.entered_at);
             left_at.append_option(stay.left_at);
             calendar.append_option(clock.map(|(name, _)| name));
-            pauses.append_value(policy.is_some_and(|p| p.pause_statuses.contains(&stay.status)));
+            pauses.append_value(
+                timeline.from_events && policy.is_some_and(|p| p.pauses(stay.status)),
+            );
             real.append_value(seconds(end - stay.entered_at));
             business_seconds.append_option(business);
         }
@@ -727,7 +758,8 @@ impl Rows {
             due_at.append_option(m.due_at);
             stage.append_value(m.stage.as_str());
             breached.append_value(m.breached);
-            remaining.append_value(seconds(m.remaining));
+            // target − elapsed in the seconds shown, so the columns add up.
+            remaining.append_value(seconds(m.target) - seconds(m.elapsed));
             at_risk.append_value(m.at_risk);
         }
     }

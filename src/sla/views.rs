@@ -245,7 +245,10 @@ impl TableProvider for SlaView {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let shared = &self.shared;
+        // Without a kpi.as_of setting, "now" is when the query started: every view of one
+        // query is measured at the same instant.
         let as_of = (shared.as_of)(state.config_options())
+            .or(state.execution_props().query_execution_start_time)
             .unwrap_or_else(Utc::now)
             .timestamp_micros();
         let state = state
@@ -325,14 +328,18 @@ impl TableProvider for SlaView {
         // Their status changes (and public replies when next_reply is measured) up to as-of.
         let events: Arc<dyn ExecutionPlan> =
             if needs_events && ctx.table_exist(TICKET_EVENTS.name)? {
+                // Every status change (those after as-of tell whether a ticket has any), and
+                // the public replies up to as-of when next_reply is measured.
                 let mut wanted = col("to_status").is_not_null();
                 if replies {
-                    wanted = wanted.or(col("event_type").eq(lit(EventType::PublicReply.as_str())));
+                    wanted = wanted.or(col("event_type")
+                        .eq(lit(EventType::PublicReply.as_str()))
+                        .and(col("ts").lt_eq(instant(as_of))));
                 }
                 let mut events = ctx
                     .table(TICKET_EVENTS.name)
                     .await?
-                    .filter(col("ts").lt_eq(instant(as_of)).and(wanted))?
+                    .filter(wanted)?
                     .select(vec![
                         key("ticket_id"),
                         key("source_system"),

@@ -2,25 +2,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-use crate::support::kpi;
+use crate::support::{kpi, run};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("kpi runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
 }
 
 /// `kpi sql -c SQL` in the bundled sample workspace, from the repository root.
@@ -380,4 +367,22 @@ fn the_first_rows_of_a_huge_result_print_before_the_rest_is_computed() {
     let _ = child.kill();
     child.wait().unwrap();
     assert_eq!(lines.unwrap(), ["value", "1", "2"]);
+}
+
+#[test]
+fn running_out_of_memory_is_an_error_naming_the_limit() {
+    // A hash join's build side cannot spill: 3 million rows do not fit in 16 MiB.
+    let (code, out, err) = sql(&[
+        "--memory-limit",
+        "16M",
+        "-c",
+        "SELECT count(*) FROM generate_series(1, 3000000) a \
+         JOIN generate_series(1, 3000000) b ON a.value = b.value",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("the query needs more memory than the limit of 16.0 MiB"),
+        "{err}"
+    );
+    assert!(err.contains("Resources exhausted"), "{err}");
 }

@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "workspace",
         ],
     ),
-    ("shell", &["session"]),
+    ("shell", &["tables", "session"]),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -215,3 +215,42 @@ async fn files_in_the_data_folder_are_tables_and_name_clashes_are_errors() {
     let listed = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'targets'";
     assert_eq!(count(&session, listed).await, 1);
 }
+
+#[tokio::test]
+async fn the_sla_views_follow_ingests_and_the_as_of_setting() {
+    let (_dir, ws) = sample_config_workspace();
+    let session = Session::builder(&ws).build().unwrap();
+    let sla = "SELECT count(*) FROM ticket_sla";
+    let intervals = "SELECT count(*) FROM ticket_status_intervals";
+
+    // No tables yet: the views are empty, not an error.
+    assert_eq!(count(&session, sla).await, 0);
+    assert_eq!(count(&session, intervals).await, 0);
+
+    // A tickets-only source: one interval per ticket, clocks from the tickets' timestamps.
+    ingest(&ws, "helpdesk_tickets", "tickets.csv").await;
+    let tickets = count(&session, "SELECT count(*) FROM tickets").await;
+    assert_eq!(count(&session, intervals).await, tickets);
+    let from_tickets = count(&session, sla).await;
+    assert!(from_tickets > 0);
+
+    // The same session sees the event log once it is ingested.
+    ingest(&ws, "helpdesk_events", "events.ndjson").await;
+    let with_events = count(&session, sla).await;
+    assert!(
+        with_events > from_tickets,
+        "{with_events} vs {from_tickets}"
+    );
+    assert!(count(&session, intervals).await > tickets);
+
+    // As of an instant before every ticket, nothing existed.
+    session
+        .sql("SET kpi.as_of = '2000-01-01T00:00:00Z'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(count(&session, sla).await, 0);
+    assert_eq!(count(&session, intervals).await, 0);
+}

@@ -2,25 +2,12 @@
 //! what they print agrees with the SLA views queried in SQL.
 
 use std::io::Read;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::kpi;
+use crate::support::{kpi, run};
 
 const AS_OF: &str = "2026-03-01T12:00:00Z";
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("kpi runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 fn sample(args: &[&str]) -> (i32, String, String) {
     run(kpi()
@@ -43,7 +30,7 @@ fn the_board_lists_every_open_clock_by_team_least_time_left_first() {
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with(
-            "team,ticket_id,source_system,priority,metric,occurrence,due_at,remaining_seconds,state\n"
+            "team,ticket_id,source_system,priority,status,metric,occurrence,due_at,remaining_seconds,state\n"
         ),
         "{out}"
     );
@@ -53,11 +40,12 @@ fn the_board_lists_every_open_clock_by_team_least_time_left_first() {
     for pair in rows.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         if a[0] == b[0] {
-            let (ra, rb): (i64, i64) = (a[7].parse().unwrap(), b[7].parse().unwrap());
+            let (ra, rb): (i64, i64) = (a[8].parse().unwrap(), b[8].parse().unwrap());
             assert!(ra <= rb, "{a:?} before {b:?}");
         }
     }
-    // One row per open ticket: the tickets with a running or paused clock, as SQL counts them.
+    // One row per open ticket (not resolved or closed) with a running or paused clock, as SQL
+    // counts them.
     let (_, counted, _) = sample(&[
         "sql",
         "--as-of",
@@ -65,16 +53,21 @@ fn the_board_lists_every_open_clock_by_team_least_time_left_first() {
         "--format",
         "csv",
         "-c",
-        "SELECT count(DISTINCT ticket_id || source_system) AS n, \
-         count(DISTINCT CASE WHEN breached THEN ticket_id END) AS overdue \
-         FROM ticket_sla WHERE stopped_at IS NULL",
+        "SELECT count(DISTINCT s.ticket_id || s.source_system) AS n FROM ticket_sla s \
+         JOIN ticket_status_intervals i USING (ticket_id, source_system) \
+         WHERE s.stopped_at IS NULL AND i.left_at IS NULL \
+         AND i.status NOT IN ('resolved', 'closed')",
     ]);
     let counts = csv_rows(&counted);
     assert_eq!(rows.len().to_string(), counts[0][0]);
     // Every state is one of the four, and overdue means negative time left.
     for row in &rows {
-        let left: i64 = row[7].parse().unwrap();
-        match row[8].as_str() {
+        let left: i64 = row[8].parse().unwrap();
+        assert!(
+            !["resolved", "closed"].contains(&row[4].as_str()),
+            "{row:?}"
+        );
+        match row[9].as_str() {
             "overdue" => assert!(left < 0, "{row:?}"),
             "at risk" | "on track" | "paused" => assert!(left >= 0, "{row:?}"),
             other => panic!("state {other}"),

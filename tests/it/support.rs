@@ -1,7 +1,7 @@
 //! What several test modules need: the binary with a clean environment, and workspaces.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use kpi::workspace::{Origin, Workspace, BUNDLED};
 
@@ -30,4 +30,18 @@ pub fn sample_config_workspace() -> (tempfile::TempDir, Workspace) {
     }
     let ws = Workspace::open(dir.path(), Origin::Explicit).unwrap();
     (dir, ws)
+}
+
+/// Run a command to its end: exit code (-1 when killed), standard output and error.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the command runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
