@@ -87,7 +87,10 @@ fi
 measure() {
     local report
     report=$(mktemp)
-    /usr/bin/time -v "$@" >"$work/last.out" 2>"$report" || { cat "$report" "$work/last.out"; exit 1; }
+    if ! /usr/bin/time -v "$@" >"$work/last.out" 2>"$report"; then
+        # A failure (out of memory, say) is reported, and the run goes on.
+        grep -v '^\s' "$report" | head -5 >"$work/last.out"
+    fi
     local wall rss
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$report")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$report")

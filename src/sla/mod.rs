@@ -16,6 +16,7 @@ pub mod clock;
 mod exec;
 mod key_filter;
 mod policies;
+mod rows;
 mod views;
 
 #[cfg(test)]
