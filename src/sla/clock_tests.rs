@@ -228,3 +228,74 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// next_reply against a declarative statement of the rule: a customer reply after the
+    /// first agent reply starts an occurrence when the reply just before it is an agent's
+    /// (no customer message is waiting); the next agent reply stops it.
+    #[test]
+    fn next_reply_matches_its_declarative_rule(
+        created in 0i64..7 * 24 * 60,
+        steps in prop::collection::vec((0i64..600, prop::bool::ANY), 0..12),
+        as_of_after in 0i64..6000,
+    ) {
+        use crate::tables::ActorRole;
+        let index = index();
+        let created = MONDAY + created * MINUTE;
+        let mut events = vec![Event {
+            to_status: Some(Status::New),
+            ..Event::new(created, EventType::Created)
+        }];
+        let mut t = created;
+        for (gap, agent) in &steps {
+            t += gap * MINUTE;
+            let role = if *agent { ActorRole::Agent } else { ActorRole::Customer };
+            events.push(Event { actor_role: Some(role), ..Event::new(t, EventType::PublicReply) });
+        }
+        let as_of = created + as_of_after * MINUTE;
+        let facts = Replay::of(&events);
+        let row = TicketRow {
+            created_at: created,
+            first_response_at: facts.first_response_at,
+            resolved_at: facts.resolved_at,
+            closed_at: facts.closed_at,
+            status: facts.status,
+        };
+        let mut policy = policy(vec![Status::Pending], ResolutionStop::Resolved, [30, 60, 60]);
+        policy.targets = BTreeMap::from([(SlaMetric::NextReply, 120 * 60)]);
+        let terms = Terms { policy: &policy, at_risk_share: 0.25 };
+        let timeline = Timeline::new(&row, &events, as_of);
+        let measures = measure(&timeline, &terms, &[SlaMetric::NextReply], index.as_ref()).unwrap();
+
+        let replies: Vec<(i64, ActorRole)> = events[1..]
+            .iter()
+            .filter(|e| e.ts <= as_of)
+            .map(|e| (e.ts, e.actor_role.unwrap()))
+            .collect();
+        let first_agent = replies.iter().position(|r| r.1 == ActorRole::Agent);
+        let expected: Vec<(i64, Option<i64>)> = match first_agent {
+            None => Vec::new(),
+            Some(first) => (first + 1..replies.len())
+                .filter(|&i| replies[i].1 == ActorRole::Customer && replies[i - 1].1 == ActorRole::Agent)
+                .map(|i| {
+                    let stop = replies[i..].iter().find(|r| r.1 == ActorRole::Agent).map(|r| r.0);
+                    (replies[i].0, stop)
+                })
+                .collect(),
+        };
+        prop_assert_eq!(measures.len(), expected.len());
+        for (n, (m, (start, stop))) in measures.iter().zip(&expected).enumerate() {
+            prop_assert_eq!(m.occurrence as usize, n + 1);
+            prop_assert_eq!(m.started_at, *start);
+            prop_assert_eq!(m.stopped_at, *stop);
+            prop_assert_eq!(m.paused, 0);
+            let end = stop.unwrap_or(as_of);
+            let elapsed = (0..(end - start) / MINUTE)
+                .filter(|k| business_minute(start + k * MINUTE))
+                .count() as i64 * MINUTE;
+            prop_assert_eq!(m.elapsed, elapsed);
+        }
+    }
+}

@@ -25,7 +25,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{cast, col, lit, Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::{DataFrame, JoinType, SessionContext};
 
 use super::exec::{Output, Setup, TicketClockExec};
 use super::key_filter::KeyFilterExec;
@@ -305,7 +305,7 @@ impl TableProvider for SlaView {
         for filter in &keys {
             tickets = tickets.filter(unqualified(filter)?)?;
         }
-        let (mut needs_events, mut replies) = (true, false);
+        let (mut needs_events, mut replies, mut narrowed) = (true, false, false);
         if let Output::Sla { metrics } = &output {
             if metrics.is_empty() {
                 return empty();
@@ -320,6 +320,7 @@ impl TableProvider for SlaView {
                     .map(|i| lit(shared.policies[i].position as i32))
                     .collect();
                 tickets = tickets.filter(col("_policy").in_list(positions, false))?;
+                narrowed = true;
             }
             needs_events = metrics.iter().any(|m| *m != SlaMetric::FirstResponse);
             replies = metrics.contains(&SlaMetric::NextReply);
@@ -351,6 +352,20 @@ impl TableProvider for SlaView {
                     ])?;
                 for filter in &keys {
                     events = events.filter(unqualified(filter)?)?;
+                }
+                if narrowed {
+                    // Only the events of the selected tickets (a semi join on their keys).
+                    let selected = tickets.clone().select(vec![
+                        col("ticket_id").alias("_ticket_id"),
+                        col("source_system").alias("_source_system"),
+                    ])?;
+                    events = events.join(
+                        selected,
+                        JoinType::LeftSemi,
+                        &["ticket_id", "source_system"],
+                        &["_ticket_id", "_source_system"],
+                        None,
+                    )?;
                 }
                 Arc::new(KeyFilterExec::new(physical(events).await?))
             } else {
