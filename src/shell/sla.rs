@@ -130,14 +130,13 @@ pub fn print_board(
         return Ok(());
     }
     let rows = text_rows(batches)?;
-    let Some(schema) = batches.first().map(RecordBatch::schema) else {
-        writeln!(out, "no open SLA clocks")?;
-        return Ok(());
+    let schema = match batches.first() {
+        Some(batch) if !rows.is_empty() => batch.schema(),
+        _ => {
+            writeln!(out, "no open SLA clocks")?;
+            return Ok(());
+        }
     };
-    if rows.is_empty() {
-        writeln!(out, "no open SLA clocks")?;
-        return Ok(());
-    }
     let at = |name: &str| schema.index_of(name).map_err(DataFusionError::from);
     let (ticket, source, status, metric, occurrence, due, left, state) = (
         at("ticket_id")?,
@@ -248,7 +247,7 @@ pub async fn show(
         key = key.and(col("source_system").eq(lit(source)));
     }
     let as_of = session.options().as_of;
-    let tickets = ctx.table("tickets").await?.filter(key.clone())?;
+    let tickets = ctx.table("tickets").await?.filter(key)?;
     let tickets = tickets
         .select_columns(&[
             "source_system",

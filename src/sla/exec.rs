@@ -315,35 +315,34 @@ async fn run(
     let mut rows = Rows::new(&setup);
     let mut clocks = Clocks::new(&setup);
     let mut buffer: Vec<Event<'static>> = Vec::new();
-    let mut last_key: Option<(String, String)> = None;
+    // The previous ticket's key, kept in reused buffers (no allocation per ticket).
+    let (mut last_source, mut last_id, mut first) = (String::new(), String::new(), true);
     while let Some(batch) = tickets.next().await {
         let batch = batch?;
         let t = TicketColumns::new(&batch)?;
         for row in 0..batch.num_rows() {
             let key = (t.source.value(row), t.id.value(row));
-            if last_key
-                .as_ref()
-                .is_some_and(|(s, i)| (s.as_str(), i.as_str()) == key)
-            {
+            if !first && (last_source.as_str(), last_id.as_str()) == key {
                 return Err(DataFusionError::Execution(format!(
                     "tickets has two rows for ticket {} of {}: its key (ticket_id, \
                      source_system) must be unique",
                     key.1, key.0
                 )));
             }
-            last_key = Some((key.0.to_string(), key.1.to_string()));
+            first = false;
+            last_source.clear();
+            last_id.clear();
+            last_source.push_str(key.0);
+            last_id.push_str(key.1);
             events.take(key, &mut buffer).await?;
-            let Some(created_at) = t.created.is_valid(row).then(|| t.created.value(row)) else {
+            let Some(created_at) = instant_at(&t.created, row) else {
                 continue;
             };
             let ticket = TicketRow {
                 created_at,
-                first_response_at: t
-                    .first_response
-                    .is_valid(row)
-                    .then(|| t.first_response.value(row)),
-                resolved_at: t.resolved.is_valid(row).then(|| t.resolved.value(row)),
-                closed_at: t.closed.is_valid(row).then(|| t.closed.value(row)),
+                first_response_at: instant_at(&t.first_response, row),
+                resolved_at: instant_at(&t.resolved, row),
+                closed_at: instant_at(&t.closed, row),
                 status: t
                     .status
                     .is_valid(row)
@@ -435,6 +434,11 @@ impl Clocks {
         self.indexes.push((name.to_string(), Arc::clone(&index)));
         Ok(Some((name.to_string(), index)))
     }
+}
+
+/// The instant in row `row` of `array`, if any.
+fn instant_at(array: &TimestampMicrosecondArray, row: usize) -> Option<i64> {
+    array.is_valid(row).then(|| array.value(row))
 }
 
 /// The columns of a tickets batch.
