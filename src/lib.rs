@@ -10,15 +10,19 @@
 //! - [`generate`]: deterministic synthetic help-desk exports in three shapes.
 //! - [`ingest`]: help-desk exports into the canonical ticket and event tables.
 //! - [`sla`]: SLA policies as the engine uses them (conditions planned, the policies table).
+//! - [`catalog`]: the KPI catalog (saved queries), progressive targets and the review.
+//! - [`names`]: "did you mean" suggestions for error messages.
 //! - [`session`]: the DataFusion session of a workspace.
 //! - [`shell`]: running SQL and printing results.
 
 pub mod calendar;
+pub mod catalog;
 pub mod config;
 pub mod functions;
 pub mod generate;
 pub mod history;
 pub mod ingest;
+pub mod names;
 pub mod session;
 pub mod shell;
 pub mod sla;

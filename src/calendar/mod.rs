@@ -10,6 +10,7 @@ mod definition;
 pub mod holidays;
 mod index;
 mod kernel;
+mod quarter;
 mod registry;
 mod time;
 mod walk;
@@ -21,12 +22,16 @@ pub use definition::{Calendar, Closure, DaySchedule, WeeklyHours, WEEKDAYS};
 pub use holidays::BuiltinSet;
 pub use index::BusinessIndex;
 pub use kernel::Unit;
+pub use quarter::Quarter;
 pub use registry::CalendarRegistry;
 pub use time::{format_utc, local_to_utc, utc_to_local, TimeRange, WallTime, DAY_SECONDS, MICROS};
 
 /// Errors in defining or using a business calendar.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CalendarError {
+    /// A quarter that is not `YYYY-QN`.
+    #[error("invalid quarter '{value}' (expected YYYY-QN, e.g. 2026-Q2)")]
+    BadQuarter { value: String },
     /// A time of day that is not `HH:MM`, `HH:MM:SS` or `24:00`.
     #[error("invalid time '{value}' (expected HH:MM between 00:00 and 24:00)")]
     BadTime { value: String },

@@ -5,6 +5,7 @@ mod calendar;
 mod generate;
 mod ingest;
 pub mod output;
+mod run;
 mod sla;
 mod sql;
 
@@ -48,6 +49,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Run SQL against the workspace: -c SQL, -f FILE, or statements on standard input.
     Sql(sql::SqlArgs),
+    /// Run saved KPI queries (the catalog: bundled and queries/*.sql) over a quarter or dates.
+    Run(run::RunArgs),
     /// SLA screens: the board of open tickets by remaining business time, one ticket's timeline.
     #[command(subcommand)]
     Sla(sla::SlaCommand),
@@ -77,6 +80,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
             ingest::run(&ws, args).await
+        }
+        Command::Run(args) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            run::run(&ws, args).await
         }
         Command::Sla(command) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;

@@ -27,11 +27,11 @@ pub enum SlaCommand {
 pub struct Common {
     /// Evaluate as of this instant (RFC 3339, e.g. 2026-06-30T23:59:59Z) instead of now.
     #[arg(long, value_name = "INSTANT", value_parser = super::sql::as_of)]
-    as_of: Option<DateTime<Utc>>,
+    pub as_of: Option<DateTime<Utc>>,
     /// Memory queries may use before they spill to disk (512M, 4G). Default: `memory_limit`
     /// in kpi.toml, else unlimited.
     #[arg(long, env = "KPI_MEMORY_LIMIT", value_name = "SIZE", value_parser = super::sql::memory_size)]
-    memory_limit: Option<usize>,
+    pub memory_limit: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -115,7 +115,8 @@ pub async fn run(ws: &Workspace, command: SlaCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn session(ws: &Workspace, common: &Common) -> Result<Session> {
+/// The read-only session these flags ask for.
+pub fn session(ws: &Workspace, common: &Common) -> Result<Session> {
     Ok(Session::builder(ws)
         .read_only(true)
         .as_of(common.as_of)

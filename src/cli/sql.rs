@@ -28,6 +28,10 @@ pub struct SqlArgs {
     /// Output format of query results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Write the result of the last statement to FILE instead of printing it: CSV, JSON,
+    /// NDJSON or Parquet by the extension (.csv, .json, .ndjson, .parquet), written whole.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
     /// Evaluate as of this instant (RFC 3339, e.g. 2026-06-30T23:59:59Z) instead of now: the
     /// `kpi.as_of` setting, which `SET kpi.as_of = '…'` also changes.
     #[arg(long, value_name = "INSTANT", value_parser = as_of)]
@@ -72,7 +76,11 @@ pub async fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
         .memory_limit(args.memory_limit.or(ws.config.memory_limit))
         .build()?;
     let mut out = super::output::stdout();
-    shell::run_sql(&session, &sql, args.format, &mut out).await?;
+    let written =
+        shell::run_sql(&session, &sql, args.format, &mut out, args.out.as_deref()).await?;
     out.flush()?;
+    if let (Some(rows), Some(file)) = (written, &args.out) {
+        eprintln!("wrote {rows} rows to {}", file.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

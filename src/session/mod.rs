@@ -24,6 +24,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 
+use crate::catalog::{Catalog, CatalogError, KPI_CATALOG};
 use crate::functions;
 use crate::workspace::Workspace;
 use stored::StoredTable;
@@ -42,6 +43,9 @@ pub enum SessionError {
     /// DataFusion refused the session's configuration.
     #[error("cannot prepare the session: {0}")]
     Setup(Box<DataFusionError>),
+    /// The workspace's KPI queries could not be read.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 /// How to build a [`Session`]: start from [`Session::builder`].
@@ -82,11 +86,13 @@ impl SessionBuilder<'_> {
 
     pub fn build(self) -> Result<Session, SessionError> {
         let setup = |e: DataFusionError| SessionError::Setup(Box::new(e));
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
             .with_option_extension(KpiOptions { as_of: self.as_of });
+        // Spans let plan errors point at a line and column of the SQL.
+        config.options_mut().sql_parser.collect_spans = true;
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(bytes) = self.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
@@ -128,8 +134,21 @@ impl SessionBuilder<'_> {
         for (name, view) in views {
             ctx.register_table(name, view).map_err(setup)?;
         }
+        let catalog = Arc::new(Catalog::load(&self.workspace.config.queries_dir)?);
+        let batch = catalog.batch();
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(setup)?;
+        ctx.register_table(
+            KPI_CATALOG,
+            Arc::new(StoredTable::changed_by(
+                KPI_CATALOG,
+                Arc::new(table),
+                "the KPI query files (queries/*.sql)",
+            )),
+        )
+        .map_err(setup)?;
         Ok(Session {
             ctx,
+            catalog,
             read_only: self.read_only,
             memory_limit: self.memory_limit,
         })
@@ -140,6 +159,7 @@ impl SessionBuilder<'_> {
 #[derive(Clone)]
 pub struct Session {
     ctx: SessionContext,
+    catalog: Arc<Catalog>,
     read_only: bool,
     memory_limit: Option<usize>,
 }
@@ -164,6 +184,11 @@ impl Session {
             url_tables: false,
             memory_limit: workspace.config.memory_limit,
         }
+    }
+
+    /// The KPI catalog: the bundled KPIs and the workspace's own.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
     }
 
     /// The DataFusion context, for registering more and for DataFrame work.

@@ -4,9 +4,12 @@
 //! business time; the session it is given already has the functions and tables.
 
 mod format;
+pub mod kpi;
+pub mod out_file;
 pub mod sla;
 
 use std::io::Write;
+use std::path::Path;
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::DFParser;
@@ -33,6 +36,9 @@ pub enum ShellError {
     /// Results could not be written.
     #[error("cannot write results: {0}")]
     Output(#[from] OutputError),
+    /// The result file could not be written.
+    #[error(transparent)]
+    File(#[from] out_file::OutFileError),
 }
 
 fn statement_prefix(index: usize, of: usize) -> String {
@@ -44,13 +50,15 @@ fn statement_prefix(index: usize, of: usize) -> String {
 }
 
 /// Run every `;`-separated statement of `sql` in order, streaming each result to `out` batch
-/// by batch. Stops at the first failing statement.
+/// by batch. Stops at the first failing statement. With `file`, the last statement's result
+/// goes to that file instead ([`out_file`]), and the number of rows written is returned.
 pub async fn run_sql(
     session: &Session,
     sql: &str,
     format: Format,
     out: &mut dyn Write,
-) -> Result<(), ShellError> {
+    file: Option<&Path>,
+) -> Result<Option<usize>, ShellError> {
     let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
         .map_err(|e| ShellError::Parse(Box::new(e)))?;
     let of = statements.len();
@@ -68,11 +76,20 @@ pub async fn run_sql(
             .map_err(wrap)?;
         let schema = df.schema().inner().clone();
         let mut stream = df.execute_stream().await.map_err(wrap)?;
+        if let Some(file) = file.filter(|_| i + 1 == of) {
+            let rows = out_file::write_file(file, schema, stream)
+                .await
+                .map_err(|e| match e {
+                    out_file::OutFileError::Query(e) => wrap(e),
+                    other => ShellError::File(other),
+                })?;
+            return Ok(Some(rows));
+        }
         let mut printer = Printer::new(schema, format, out);
         while let Some(batch) = stream.next().await {
             printer.batch(&batch.map_err(wrap)?)?;
         }
         printer.finish()?;
     }
-    Ok(())
+    Ok(None)
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("calendar", &[]),
     ("tables", &[]),
-    ("config", &["calendar", "tables"]),
+    ("names", &[]),
+    ("config", &["calendar", "tables", "names"]),
     ("history", &["tables"]),
     ("functions", &["calendar", "config"]),
     ("ingest", &["calendar", "config", "tables", "history"]),
@@ -21,10 +22,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("sla", &["calendar", "config", "tables", "history"]),
     ("workspace", &["calendar", "config", "sla"]),
+    // KPIs, targets and the review run SQL through a DataFusion context they are given.
+    ("catalog", &["calendar", "config", "tables", "names"]),
     (
         "session",
         &[
             "calendar",
+            "catalog",
             "config",
             "tables",
             "functions",
@@ -32,7 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "workspace",
         ],
     ),
-    ("shell", &["tables", "session"]),
+    ("shell", &["tables", "session", "catalog"]),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
