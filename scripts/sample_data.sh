@@ -3,16 +3,20 @@
 # a synthetic event log from `kpi generate`, loaded by `kpi ingest` through the workspace's own
 # `helpdesk_events` mapping. Deterministic: the same command gives the same rows.
 #
-#   scripts/sample_data.sh
+#   scripts/sample_data.sh            (builds the release binary)
+#   KPI_BIN=target/debug/kpi scripts/sample_data.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet
-kpi=target/release/kpi
+kpi=${KPI_BIN:-}
+if [ -z "$kpi" ]; then
+    cargo build --release --quiet
+    kpi=target/release/kpi
+fi
 exports=$(mktemp -d)
 trap 'rm -rf "$exports"' EXIT
 
-"$kpi" --workspace sample_data generate --tickets 2000 --seed 42 --from 2026-01-05 --days 180 \
+"$kpi" --workspace sample_data generate --tickets 5000 --seed 42 --from 2025-01-01 --days 638 \
     --out "$exports"
 rm -rf sample_data/data
 # The event log alone: its events fill ticket_events, and tickets are derived from them.

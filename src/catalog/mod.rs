@@ -4,6 +4,8 @@
 //! - [`header`]: the comment header of a KPI file; [`kpis`]: the catalog of bundled and
 //!   workspace queries, and the `kpi_catalog` table;
 //! - [`run`]: one KPI over one period, with its output contract checked;
+//! - [`targets`]: the focus and target ladder rules; [`quarterly`]: KPIs run by quarter and
+//!   the ladder planned from their actuals;
 //! - [`locale`]: values, numbers and dates in English or Brazilian Portuguese.
 //!
 //! This module runs SQL through a DataFusion [`SessionContext`](datafusion::prelude::SessionContext)
@@ -12,7 +14,9 @@
 pub mod header;
 pub mod kpis;
 pub mod locale;
+pub mod quarterly;
 pub mod run;
+pub mod targets;
 
 use std::path::PathBuf;
 
@@ -79,6 +83,13 @@ pub enum CatalogError {
         kpi: String,
         period: String,
         source: Box<DataFusionError>,
+    },
+    /// `[targets]` names a KPI the catalog lacks.
+    #[error("{}:{line}: {message}", path.display())]
+    Targets {
+        path: PathBuf,
+        line: usize,
+        message: String,
     },
     /// A period that cannot be computed.
     #[error("{0}")]

@@ -5,9 +5,11 @@ mod calendar;
 mod generate;
 mod ingest;
 pub mod output;
+mod progress;
 mod run;
 mod sla;
 mod sql;
+mod targets;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,6 +53,8 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Run saved KPI queries (the catalog: bundled and queries/*.sql) over a quarter or dates.
     Run(run::RunArgs),
+    /// The progressive target ladder per KPI and quarter: targets, focus, and why.
+    Targets(targets::TargetsArgs),
     /// SLA screens: the board of open tickets by remaining business time, one ticket's timeline.
     #[command(subcommand)]
     Sla(sla::SlaCommand),
@@ -84,6 +88,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
             run::run(&ws, args).await
+        }
+        Command::Targets(args) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            targets::run(&ws, args).await
         }
         Command::Sla(command) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;

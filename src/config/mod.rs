@@ -9,6 +9,7 @@ mod error;
 mod formats;
 pub mod sla;
 pub mod sources;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -23,6 +24,7 @@ pub use error::ConfigError;
 pub use formats::{format_size, parse_size, TimestampFormat};
 pub use sla::{ResolutionStop, SlaConfig, SlaPolicy};
 pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping};
+pub use targets::{Baseline, KpiTarget, Ramp, ReviewConfig, TargetsConfig};
 
 /// The configuration file name that marks a folder as a workspace.
 pub const CONFIG_FILE: &str = "kpi.toml";
@@ -49,6 +51,10 @@ pub struct Config {
     /// The memory queries may use before they spill to disk (`memory_limit = "2G"`), in bytes;
     /// `None`: unlimited. `--memory-limit` and `KPI_MEMORY_LIMIT` override it.
     pub memory_limit: Option<usize>,
+    /// The progressive targets (`[targets]`).
+    pub targets: TargetsConfig,
+    /// Where the review writes (`[review]`).
+    pub review: ReviewConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +69,8 @@ struct RawConfig {
     #[serde(default)]
     sources: BTreeMap<String, Spanned<sources::RawSource>>,
     sla: Option<Spanned<sla::RawSla>>,
+    targets: Option<Spanned<targets::RawTargets>>,
+    review: Option<Spanned<targets::RawReview>>,
 }
 
 impl Config {
@@ -126,6 +134,8 @@ impl Config {
             }
             None => None,
         };
+        let targets = targets::build(&ctx, raw.targets.as_ref())?;
+        let review = targets::build_review(raw.review.as_ref(), &root);
         let dir = |value: Option<Spanned<String>>, default: &str| {
             root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner))
         };
@@ -139,6 +149,8 @@ impl Config {
             sources,
             sla,
             memory_limit,
+            targets,
+            review,
         })
     }
 }

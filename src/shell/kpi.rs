@@ -161,3 +161,74 @@ pub fn catalog_batch(catalog: &Catalog) -> Result<RecordBatch, ArrowError> {
         ],
     )
 }
+
+/// `kpi_targets` rows for people: targets and actuals in their unit, focus marked.
+pub fn targets_display(
+    rows: &RecordBatch,
+    catalog: &Catalog,
+    lang: Lang,
+) -> Result<RecordBatch, ArrowError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Float64Type;
+    let text = |name: &str| {
+        rows.column_by_name(name)
+            .map(|c| c.as_string::<i32>().clone())
+    };
+    let float = |name: &str| {
+        rows.column_by_name(name)
+            .map(|c| c.as_primitive::<Float64Type>().clone())
+    };
+    let flag = |name: &str| rows.column_by_name(name).map(|c| c.as_boolean().clone());
+    let (Some(kpi), Some(quarter), Some(target), Some(actual), Some(status), Some(focus)) = (
+        text("kpi"),
+        text("quarter"),
+        float("target"),
+        float("actual"),
+        text("status"),
+        flag("focus"),
+    ) else {
+        return Err(ArrowError::SchemaError("not kpi_targets rows".into()));
+    };
+    let (Some(planned), Some(reason)) = (flag("planned"), text("reason")) else {
+        return Err(ArrowError::SchemaError("not kpi_targets rows".into()));
+    };
+    let mut columns: [Vec<Option<String>>; 7] = Default::default();
+    for i in 0..rows.num_rows() {
+        let unit = catalog
+            .get(kpi.value(i))
+            .map_or(crate::catalog::Unit::Ratio, |k| k.header.unit);
+        let value = |a: &Float64Array| a.is_valid(i).then(|| lang.value(unit, a.value(i)));
+        let values = [
+            Some(kpi.value(i).to_string()),
+            Some(quarter.value(i).to_string()),
+            value(&target).map(|t| {
+                if planned.value(i) {
+                    format!("{t} (plan)")
+                } else {
+                    t
+                }
+            }),
+            value(&actual),
+            status.is_valid(i).then(|| status.value(i).to_string()),
+            Some(if focus.value(i) { "focus" } else { "" }.to_string()),
+            reason.is_valid(i).then(|| reason.value(i).to_string()),
+        ];
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(value);
+        }
+    }
+    let names = [
+        "kpi", "quarter", "target", "actual", "status", "focus", "why",
+    ];
+    let schema = Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    );
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+        .collect();
+    RecordBatch::try_new(Arc::new(schema), arrays)
+}

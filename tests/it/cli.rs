@@ -65,7 +65,7 @@ fn several_statements_files_and_standard_input() {
     let file = dir.path().join("q.sql");
     std::fs::write(&file, "-- a comment\nSELECT count(*) AS n FROM tickets;\n").unwrap();
     let (code, out, _) = sql(&["--format", "csv", "-f", file.to_str().unwrap()]);
-    assert_eq!((code, out.as_str()), (0, "n\n2000\n"));
+    assert_eq!((code, out.as_str()), (0, "n\n5001\n"));
 
     let mut child = kpi()
         .current_dir(root())
@@ -103,7 +103,7 @@ fn files_are_queryable_by_path_and_external_tables_work() {
     );
     let (code, out, err) = sql(&["--format", "csv", "-c", &q]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "count\n2000\nn\n2000\nh\n9.0\ns\n32400\n");
+    assert_eq!(out, "count\n5001\nn\n5001\nh\n9.0\ns\n32400\n");
 }
 
 #[test]
@@ -317,9 +317,14 @@ fn show_functions_lists_the_business_time_functions() {
 /// Every bundled KPI runs on the bundled sample workspace, with an overall value.
 #[test]
 fn bundled_kpis_run_on_the_sample_workspace() {
-    let (code, out, err) = run(kpi()
-        .current_dir(root())
-        .args(["run", "--all", "--quarter", "2026-Q2", "--format", "csv"]));
+    let (code, out, err) = run(kpi().current_dir(root()).args([
+        "run",
+        "--all",
+        "--quarter",
+        "2026-Q2",
+        "--format",
+        "csv",
+    ]));
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().skip(1).collect();
     let catalog = std::fs::read_dir(root().join("queries")).unwrap().count();
