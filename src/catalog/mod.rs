@@ -15,6 +15,7 @@ pub mod header;
 pub mod kpis;
 pub mod locale;
 pub mod quarterly;
+pub mod review;
 pub mod run;
 pub mod targets;
 
@@ -91,6 +92,15 @@ pub enum CatalogError {
         line: usize,
         message: String,
     },
+    /// An output file or folder could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A report could not be rendered.
+    #[error("cannot render the report: {0}")]
+    Render(String),
     /// A period that cannot be computed.
     #[error("{0}")]
     Period(String),

@@ -6,6 +6,7 @@ mod generate;
 mod ingest;
 pub mod output;
 mod progress;
+mod review;
 mod run;
 mod sla;
 mod sql;
@@ -53,6 +54,9 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Run saved KPI queries (the catalog: bundled and queries/*.sql) over a quarter or dates.
     Run(run::RunArgs),
+    /// The scheduled quarterly review: every KPI against its progressive target; writes
+    /// kpi_results (Parquet), a Markdown summary and an HTML report.
+    Review(review::ReviewArgs),
     /// The progressive target ladder per KPI and quarter: targets, focus, and why.
     Targets(targets::TargetsArgs),
     /// SLA screens: the board of open tickets by remaining business time, one ticket's timeline.
@@ -88,6 +92,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
             run::run(&ws, args).await
+        }
+        Command::Review(args) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            review::run(&ws, args).await
         }
         Command::Targets(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;

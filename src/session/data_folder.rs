@@ -7,6 +7,7 @@
 //! live beside them in memory and take precedence; a view keeps the table versions it was
 //! created with.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
@@ -50,6 +51,8 @@ pub struct DataFolder {
     state: Weak<RwLock<SessionState>>,
     /// Tables created in the session.
     created: MemorySchemaProvider,
+    /// Delta tables read at a fixed version instead of their latest (time travel).
+    pinned: BTreeMap<String, u64>,
 }
 
 impl DataFolder {
@@ -58,7 +61,36 @@ impl DataFolder {
             dir,
             state,
             created: MemorySchemaProvider::new(),
+            pinned: BTreeMap::new(),
         }
+    }
+
+    /// Read these Delta tables at these versions instead of their latest.
+    pub fn pinned(mut self, versions: BTreeMap<String, u64>) -> DataFolder {
+        self.pinned = versions;
+        self
+    }
+
+    /// The latest version of each Delta table of `dir`, by name.
+    pub async fn delta_versions(dir: &Path) -> Result<BTreeMap<String, u64>> {
+        let folder = DataFolder {
+            dir: dir.to_path_buf(),
+            state: Weak::new(),
+            created: MemorySchemaProvider::new(),
+            pinned: BTreeMap::new(),
+        };
+        let mut versions = BTreeMap::new();
+        for (name, entry) in folder.entries() {
+            if let Entry::Delta(path) = entry {
+                let table = delta::open(&path)
+                    .await
+                    .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+                if let Some(version) = table.version() {
+                    versions.insert(name, version);
+                }
+            }
+        }
+        Ok(versions)
     }
 
     /// The tables of the folder, by name, sorted. A missing or unreadable folder has none.
@@ -122,9 +154,11 @@ impl DataFolder {
         };
         match entry {
             Entry::Delta(path) => {
-                let table = delta::open(&path)
-                    .await
-                    .map_err(|e| context(e.to_string()))?;
+                let table = match self.pinned.get(name) {
+                    Some(&version) => delta::open_at(&path, version).await,
+                    None => delta::open(&path).await,
+                }
+                .map_err(|e| context(e.to_string()))?;
                 delta::provider(Arc::new(state), &table, &path)
                     .await
                     .map_err(|e| context(e.to_string()))

@@ -11,6 +11,7 @@ mod data_folder;
 pub mod options;
 mod stored;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -56,9 +57,17 @@ pub struct SessionBuilder<'a> {
     read_only: bool,
     url_tables: bool,
     memory_limit: Option<usize>,
+    pinned: BTreeMap<String, u64>,
 }
 
 impl SessionBuilder<'_> {
+    /// Read the named Delta tables at these versions (time travel) instead of their latest:
+    /// how a review is re-run on the data it first read.
+    pub fn table_versions(mut self, versions: BTreeMap<String, u64>) -> Self {
+        self.pinned = versions;
+        self
+    }
+
     /// Evaluate everything as of `instant` (the `kpi.as_of` setting) instead of "now".
     pub fn as_of(mut self, instant: Option<DateTime<Utc>>) -> Self {
         self.as_of = instant;
@@ -107,7 +116,8 @@ impl SessionBuilder<'_> {
             ctx = ctx.enable_url_table();
         }
         functions::register(&ctx, &self.workspace.calendars);
-        let folder = DataFolder::new(self.workspace.config.data_dir.clone(), ctx.state_weak_ref());
+        let folder = DataFolder::new(self.workspace.config.data_dir.clone(), ctx.state_weak_ref())
+            .pinned(self.pinned);
         let catalog = ctx
             .catalog(CATALOG)
             .ok_or_else(|| setup(DataFusionError::Internal("no default catalog".into())))?;
@@ -183,6 +193,7 @@ impl Session {
             read_only: false,
             url_tables: false,
             memory_limit: workspace.config.memory_limit,
+            pinned: BTreeMap::new(),
         }
     }
 

@@ -232,3 +232,52 @@ pub fn targets_display(
         .collect();
     RecordBatch::try_new(Arc::new(schema), arrays)
 }
+
+/// The review table for people: KPI, actual, target, status, focus, change and trend (and
+/// the pace columns while the quarter runs).
+pub fn review_display(
+    rows: &[crate::catalog::review::report::SummaryRow],
+    lang: Lang,
+    running: bool,
+) -> Result<RecordBatch, ArrowError> {
+    let w = crate::catalog::review::report::Words::of(lang);
+    let mut names = vec![
+        w.kpi, w.actual, w.target, w.status, w.focus, w.change, w.trend,
+    ];
+    if running {
+        names.extend([w.expected, w.projection]);
+    }
+    let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    for r in rows {
+        let mut values = vec![
+            r.name.clone(),
+            r.actual.clone(),
+            r.target.clone(),
+            r.status.clone(),
+            if r.focus {
+                "●".to_string()
+            } else {
+                String::new()
+            },
+            r.change.clone(),
+            r.sparkline.clone(),
+        ];
+        if running {
+            values.extend([r.expected.clone(), r.projection.clone()]);
+        }
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(value);
+        }
+    }
+    let schema = Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    );
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+        .collect();
+    RecordBatch::try_new(Arc::new(schema), arrays)
+}

@@ -1,0 +1,273 @@
+//! The quarterly review: every KPI over the reviewed quarter and the four before it, compared
+//! with the target ladder (status, focus, change), with the pace of a quarter still running;
+//! then written out ([`results`]: `kpi_results` Parquet and the run's manifest; [`report`]:
+//! the Markdown summary and the HTML report).
+
+mod charts;
+pub mod report;
+pub mod results;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::kpis::{Catalog, Kpi};
+use super::quarterly::{target_specs, Quarterly};
+use super::run::{KpiResult, KpiRow, Period};
+use super::targets::{Ladder, Status, TargetSpec};
+use super::{CatalogError, Unit};
+use crate::calendar::Quarter;
+use crate::config::Config;
+
+/// Quarters a review shows: the reviewed one and this many before it.
+pub const HISTORY: i32 = 4;
+
+/// What a review run is about and what it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub quarter: Quarter,
+    /// Everything is computed as known at this instant (UTC µs).
+    pub as_of: i64,
+    /// When the run happened (UTC µs).
+    pub computed_at: i64,
+    /// The version of each Delta table read.
+    pub versions: BTreeMap<String, u64>,
+    /// The run this one reproduces, for `--rerun`.
+    pub rerun_of: Option<String>,
+}
+
+/// A KPI's value in one quarter of the review window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarterValue {
+    pub quarter: Quarter,
+    /// The quarter's value (to date when `partial`); `None` before the data starts.
+    pub value: Option<f64>,
+    pub target: Option<f64>,
+    pub focus: bool,
+    pub status: Option<Status>,
+    /// The quarter was still running at as-of.
+    pub partial: bool,
+}
+
+/// The pace of a quarter still running at as-of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Share of the quarter elapsed at as-of, 0 to 1.
+    pub elapsed: f64,
+    /// Where the straight line from the previous quarter's actual to the target is now.
+    pub expected: f64,
+    /// The quarter-to-date movement since the previous quarter, extended to the quarter's end.
+    pub projection: f64,
+}
+
+/// One output row of a KPI for the reviewed quarter, compared with its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewRow {
+    pub row: KpiRow,
+    pub target: Option<f64>,
+    pub status: Option<Status>,
+    /// The same KPI and breakdown value in the previous quarter.
+    pub previous_value: Option<f64>,
+}
+
+impl ReviewRow {
+    pub fn change(&self) -> Option<f64> {
+        Some(self.row.value? - self.previous_value?)
+    }
+}
+
+/// One KPI in the review.
+#[derive(Debug, Clone)]
+pub struct KpiReview {
+    pub kpi: Arc<Kpi>,
+    pub spec: Option<TargetSpec>,
+    /// Oldest first; the reviewed quarter last.
+    pub history: Vec<QuarterValue>,
+    /// The reviewed quarter's rows: overall first, then each breakdown value.
+    pub rows: Vec<ReviewRow>,
+    /// The breakdown dimensions the KPI offers.
+    pub dimensions: Vec<String>,
+    /// Set when the reviewed quarter was still running at as-of.
+    pub pace: Option<Pace>,
+}
+
+impl KpiReview {
+    /// The reviewed quarter.
+    pub fn current(&self) -> Option<&QuarterValue> {
+        self.history.last()
+    }
+
+    /// The previous quarter.
+    pub fn previous(&self) -> Option<&QuarterValue> {
+        self.history.iter().rev().nth(1)
+    }
+
+    pub fn unit(&self) -> Unit {
+        self.kpi.header.unit
+    }
+}
+
+/// A computed review.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub info: RunInfo,
+    /// The reviewed quarter's bounds.
+    pub period: Period,
+    /// The window, oldest first; the reviewed quarter last.
+    pub quarters: Vec<Quarter>,
+    /// In catalog (name) order.
+    pub kpis: Vec<KpiReview>,
+    pub ladder: Ladder,
+    pub specs: Vec<TargetSpec>,
+}
+
+impl Review {
+    /// Run every KPI of `catalog` over `info.quarter` and the [`HISTORY`] quarters before it,
+    /// and compare them with the targets of `config`.
+    pub async fn compute(
+        quarterly: &mut Quarterly<'_>,
+        catalog: &Catalog,
+        config: &Config,
+        info: RunInfo,
+    ) -> Result<Review, CatalogError> {
+        let quarter = info.quarter;
+        if quarter > quarterly.current() {
+            return Err(CatalogError::Period(format!(
+                "{quarter} has not started at the as-of instant (the current quarter is {})",
+                quarterly.current()
+            )));
+        }
+        let specs = target_specs(&config.targets, catalog, &config.path)?;
+        let ladder = quarterly
+            .ladder(&config.targets, catalog, &specs, quarter)
+            .await?;
+        let quarters: Vec<Quarter> = quarter.offset(-HISTORY).through(quarter).collect();
+        let mut kpis = Vec::new();
+        for kpi in catalog.iter() {
+            let spec = specs.iter().find(|s| s.target.kpi == kpi.name()).cloned();
+            let mut results: Vec<Option<KpiResult>> = Vec::new();
+            for &q in &quarters {
+                results.push(quarterly.run(kpi, q).await?.cloned());
+            }
+            kpis.push(kpi_review(kpi, spec, &quarters, &results, &ladder));
+        }
+        Ok(Review {
+            period: quarterly.period(quarter),
+            info,
+            quarters,
+            kpis,
+            ladder,
+            specs,
+        })
+    }
+
+    /// The KPIs in focus in the reviewed quarter.
+    pub fn focus(&self) -> Vec<&str> {
+        self.ladder.focus(self.info.quarter)
+    }
+
+    /// The worst status of the reviewed quarter over the KPIs with targets.
+    pub fn worst(&self) -> Option<Status> {
+        self.kpis
+            .iter()
+            .filter_map(|k| k.current().and_then(|c| c.status))
+            .max_by_key(|s| match s {
+                Status::Met => 0,
+                Status::AtRisk => 1,
+                Status::Missed => 2,
+            })
+    }
+}
+
+fn kpi_review(
+    kpi: &Arc<Kpi>,
+    spec: Option<TargetSpec>,
+    quarters: &[Quarter],
+    results: &[Option<KpiResult>],
+    ladder: &Ladder,
+) -> KpiReview {
+    let status_of = |value: Option<f64>, target: Option<f64>| {
+        let spec = spec.as_ref()?;
+        Some(Status::of(
+            value?,
+            target?,
+            spec.target.tolerance,
+            spec.direction,
+        ))
+    };
+    let mut history = Vec::with_capacity(quarters.len());
+    for (q, result) in quarters.iter().zip(results) {
+        let step = ladder.step(kpi.name(), *q);
+        let value = result.as_ref().and_then(KpiResult::value);
+        let target = step.and_then(|s| s.target);
+        history.push(QuarterValue {
+            quarter: *q,
+            value,
+            target,
+            focus: step.is_some_and(|s| s.focus),
+            status: status_of(value, target),
+            partial: result.as_ref().is_some_and(KpiResult::is_partial),
+        });
+    }
+    let current = results.last().and_then(Option::as_ref);
+    let previous = results.iter().rev().nth(1).and_then(Option::as_ref);
+    let target = history.last().and_then(|h| h.target);
+    let pace = current.filter(|r| r.is_partial()).and_then(|r| {
+        let value = r.value()?;
+        let elapsed =
+            (r.evaluated_at - r.period.start) as f64 / (r.period.end - r.period.start) as f64;
+        let start = previous.and_then(KpiResult::value).unwrap_or(value);
+        let expected = target.map_or(value, |t| start + (t - start) * elapsed);
+        let mut projection = if elapsed > 0.0 {
+            start + (value - start) / elapsed
+        } else {
+            value
+        };
+        projection = match kpi.header.unit {
+            Unit::Percent => projection.clamp(0.0, 1.0),
+            _ => projection.max(0.0),
+        };
+        Some(Pace {
+            elapsed,
+            expected,
+            projection,
+        })
+    });
+    if let (Some(pace), Some(last)) = (pace, history.last_mut()) {
+        // A running quarter is judged on where it is heading.
+        last.status = status_of(Some(pace.projection), last.target);
+    }
+    let rows = current.map_or_else(Vec::new, |r| {
+        r.rows
+            .iter()
+            .map(|row| {
+                let previous_value = previous.and_then(|p| {
+                    p.rows
+                        .iter()
+                        .find(|o| {
+                            o.dimension == row.dimension && o.dimension_value == row.dimension_value
+                        })
+                        .and_then(|o| o.value)
+                });
+                let status = match (row.dimension.is_none(), pace) {
+                    (true, Some(_)) => history.last().and_then(|h| h.status),
+                    _ => status_of(row.value, target),
+                };
+                ReviewRow {
+                    row: row.clone(),
+                    target,
+                    status,
+                    previous_value,
+                }
+            })
+            .collect()
+    });
+    KpiReview {
+        kpi: kpi.clone(),
+        spec,
+        history,
+        rows,
+        dimensions: current.map_or_else(Vec::new, |r| r.dimensions.clone()),
+        pace,
+    }
+}
