@@ -66,6 +66,14 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// The time zone quarters and dates of KPIs are read in: the default calendar's, else UTC.
+    pub fn quarter_zone(&self) -> chrono_tz::Tz {
+        self.calendars
+            .default_name()
+            .and_then(|name| self.calendars.calendar(name).ok())
+            .map_or(chrono_tz::UTC, |c| c.timezone())
+    }
+
     /// Find the workspace to use (see the module documentation) and load it.
     pub fn discover(explicit: Option<&Path>) -> Result<Workspace, WorkspaceError> {
         let cwd = std::env::current_dir().ok();

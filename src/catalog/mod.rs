@@ -29,6 +29,8 @@ pub use run::{run_kpi, KpiResult, KpiRow, Period};
 
 /// The SQL name of the catalog table.
 pub const KPI_CATALOG: &str = "kpi_catalog";
+/// The SQL name of the target ladder.
+pub const KPI_TARGETS: &str = "kpi_targets";
 
 /// Errors of the catalog, the targets and the review.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,7 @@ use crate::calendar::Quarter;
 use crate::config::{Baseline, TargetsConfig};
 
 /// Called after each KPI run: runs done, runs planned, what just ran.
-pub type Progress<'a> = Box<dyn FnMut(usize, usize, &str) + 'a>;
+pub type Progress<'a> = Box<dyn FnMut(usize, usize, &str) + Send + 'a>;
 
 /// Runs KPIs by quarter as known at one as-of instant, each (KPI, quarter) once.
 pub struct Quarterly<'a> {
@@ -265,4 +265,75 @@ pub fn targets_schema() -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// How a table of the catalog reads the session's as-of instant from its settings.
+pub type AsOfSetting = fn(&datafusion::config::ConfigOptions) -> Option<DateTime<chrono::Utc>>;
+
+/// `kpi_targets`: the ladder from the first target quarter to four quarters after the as-of
+/// instant's, computed when a query scans it (so it follows new ingests and `kpi.as_of`).
+#[derive(Debug)]
+pub struct TargetsTable {
+    pub config: TargetsConfig,
+    pub catalog: Arc<Catalog>,
+    pub config_path: std::path::PathBuf,
+    pub zone: Tz,
+    pub as_of: AsOfSetting,
+}
+
+#[async_trait::async_trait]
+impl datafusion::catalog::TableProvider for TargetsTable {
+    fn schema(&self) -> SchemaRef {
+        targets_schema()
+    }
+
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        datafusion::datasource::TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[datafusion::logical_expr::Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let failed = |e: CatalogError| datafusion::error::DataFusionError::External(Box::new(e));
+        let Some(session) = state
+            .as_any()
+            .downcast_ref::<datafusion::execution::SessionState>()
+        else {
+            return datafusion::common::plan_err!("kpi_targets needs a DataFusion session state");
+        };
+        let ctx = SessionContext::new_with_state(session.clone());
+        let as_of = (self.as_of)(state.config_options())
+            .unwrap_or_else(chrono::Utc::now)
+            .timestamp_micros();
+        let specs = target_specs(&self.config, &self.catalog, &self.config_path).map_err(failed)?;
+        let mut quarterly = Quarterly::new(&ctx, self.zone, as_of);
+        let through = quarterly.current().offset(4);
+        let batch = match specs.iter().map(|s| s.target.start).min() {
+            Some(first) => {
+                let ladder = quarterly
+                    .ladder(&self.config, &self.catalog, &specs, through)
+                    .await
+                    .map_err(failed)?;
+                targets_batch(
+                    &ladder,
+                    &specs,
+                    &self.catalog,
+                    first,
+                    through,
+                    super::locale::Lang::En,
+                )
+            }
+            None => RecordBatch::new_empty(targets_schema()),
+        };
+        let exec = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            targets_schema(),
+            projection.cloned(),
+        )?;
+        Ok(exec)
+    }
 }

@@ -59,6 +59,7 @@ pub struct ReviewArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FailOn {
     Missed,
+    #[value(name = "at_risk")]
     AtRisk,
 }
 
@@ -107,7 +108,7 @@ pub async fn run(ws: &Workspace, args: ReviewArgs) -> Result<ExitCode> {
         versions,
         rerun_of,
     };
-    let zone = super::run::period_zone(ws);
+    let zone = ws.quarter_zone();
     let specs = target_specs(&ws.config.targets, &catalog, &ws.config.path)?;
     let planning = Quarterly::new(session.context(), zone, info.as_of);
     let runs = planning.ladder_runs(&specs, quarter) + catalog.len() * (HISTORY as usize + 1);
@@ -167,11 +168,11 @@ pub async fn run(ws: &Workspace, args: ReviewArgs) -> Result<ExitCode> {
     for path in &written {
         eprintln!("wrote {}", path.display());
     }
-    let failing = match (args.fail_on, review.worst()) {
-        (Some(FailOn::Missed), Some(Status::Missed)) => true,
-        (Some(FailOn::AtRisk), Some(Status::Missed | Status::AtRisk)) => true,
-        _ => false,
-    };
+    let failing = matches!(
+        (args.fail_on, review.worst()),
+        (Some(FailOn::Missed), Some(Status::Missed))
+            | (Some(FailOn::AtRisk), Some(Status::Missed | Status::AtRisk))
+    );
     Ok(if failing {
         ExitCode::from(2)
     } else {

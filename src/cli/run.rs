@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use chrono::{NaiveDate, Utc};
-use chrono_tz::Tz;
 use clap::Args;
 
 use kpi::calendar::Quarter;
@@ -56,14 +55,6 @@ pub fn quarter(value: &str) -> Result<Quarter, String> {
     Quarter::parse(value).map_err(|e| e.to_string())
 }
 
-/// The time zone quarters and dates are read in: the default calendar's, else UTC.
-pub fn period_zone(ws: &Workspace) -> Tz {
-    ws.calendars
-        .default_name()
-        .and_then(|name| ws.calendars.calendar(name).ok())
-        .map_or(chrono_tz::UTC, |c| c.timezone())
-}
-
 pub async fn run(ws: &Workspace, args: RunArgs) -> Result<ExitCode> {
     let session = super::sla::session(ws, &args.common)?;
     let catalog = session.catalog().clone();
@@ -90,7 +81,7 @@ pub async fn run(ws: &Workspace, args: RunArgs) -> Result<ExitCode> {
             .collect::<Result<Vec<_>, _>>()?
     };
     let as_of = args.common.as_of.unwrap_or_else(Utc::now);
-    let zone = period_zone(ws);
+    let zone = ws.quarter_zone();
     let period = match (args.quarter, args.from, args.to) {
         (_, Some(from), Some(to)) => Period::dates(from, to, &zone)?,
         (Some(q), _, _) => Period::quarter(q, &zone),

@@ -58,7 +58,7 @@ pub async fn run(ws: &Workspace, args: TargetsArgs) -> Result<ExitCode> {
         .as_of
         .unwrap_or_else(Utc::now)
         .timestamp_micros();
-    let quarterly = Quarterly::new(session.context(), super::run::period_zone(ws), as_of);
+    let quarterly = Quarterly::new(session.context(), ws.quarter_zone(), as_of);
     let from = args.from.unwrap_or_else(|| quarterly.current());
     let through = from.offset(args.quarters as i32 - 1);
     let runs = quarterly.ladder_runs(&specs, through);

@@ -15,7 +15,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -25,7 +30,9 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 
-use crate::catalog::{Catalog, CatalogError, KPI_CATALOG};
+use crate::catalog::quarterly::TargetsTable;
+use crate::catalog::review::results::{results_schema, KPI_RESULTS};
+use crate::catalog::{Catalog, CatalogError, KPI_CATALOG, KPI_TARGETS};
 use crate::functions;
 use crate::workspace::Workspace;
 use stored::StoredTable;
@@ -156,6 +163,22 @@ impl SessionBuilder<'_> {
             )),
         )
         .map_err(setup)?;
+        register_results(&ctx, self.workspace).map_err(setup)?;
+        ctx.register_table(
+            KPI_TARGETS,
+            Arc::new(StoredTable::changed_by(
+                KPI_TARGETS,
+                Arc::new(TargetsTable {
+                    config: self.workspace.config.targets.clone(),
+                    catalog: catalog.clone(),
+                    config_path: self.workspace.config.path.clone(),
+                    zone: self.workspace.quarter_zone(),
+                    as_of,
+                }),
+                "[targets] in kpi.toml",
+            )),
+        )
+        .map_err(setup)?;
         Ok(Session {
             ctx,
             catalog,
@@ -254,4 +277,35 @@ impl Session {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// `kpi_results`: the Parquet files `kpi review` writes, partitioned by quarter, in the
+/// review's output folder (`[review] out_dir`, else `out/` in the current directory) — when
+/// a review has written there.
+fn register_results(ctx: &SessionContext, workspace: &Workspace) -> Result<()> {
+    let out = workspace
+        .config
+        .review
+        .out_dir
+        .clone()
+        .or_else(|| std::env::current_dir().ok().map(|d| d.join("out")));
+    let Some(dir) = out.map(|d| d.join(KPI_RESULTS)).filter(|d| d.is_dir()) else {
+        return Ok(());
+    };
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("quarter".to_string(), DataType::Utf8)]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(results_schema());
+    ctx.register_table(
+        KPI_RESULTS,
+        Arc::new(StoredTable::changed_by(
+            KPI_RESULTS,
+            Arc::new(ListingTable::try_new(config)?),
+            "`kpi review`",
+        )),
+    )?;
+    Ok(())
 }

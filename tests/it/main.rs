@@ -3,7 +3,9 @@
 mod cli;
 mod generate;
 mod ingest;
+mod kpis;
 mod layers;
+mod review;
 mod session;
 mod sla;
 mod slt;

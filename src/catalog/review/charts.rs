@@ -85,8 +85,8 @@ pub fn trend(
             })
             .y_labels(5)
             .y_label_formatter(&|y| lang.value(unit, *y))
-            .label_style((FONT, 12))
-            .light_line_style(RGBColor(235, 235, 235))
+            .label_style((FONT, 14))
+            .light_line_style(WHITE)
             .draw()
             .map_err(failed)?;
         for (i, h) in kpi.history.iter().enumerate() {
@@ -139,7 +139,7 @@ pub fn trend(
             .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.8))
             .border_style(RGBColor(220, 220, 220))
-            .label_font((FONT, 12))
+            .label_font((FONT, 14))
             .draw()
             .map_err(failed)?;
         root.present().map_err(failed)?;
@@ -193,8 +193,8 @@ pub fn breakdown(kpi: &KpiReview, dimension: &str, lang: Lang) -> Result<String,
             })
             .y_labels(5)
             .y_label_formatter(&|y| lang.value(unit, *y))
-            .label_style((FONT, 12))
-            .light_line_style(RGBColor(235, 235, 235))
+            .label_style((FONT, 14))
+            .light_line_style(WHITE)
             .draw()
             .map_err(failed)?;
         chart
@@ -263,7 +263,7 @@ pub fn focus(review: &Review) -> Result<String, CatalogError> {
                     String::new()
                 }
             })
-            .label_style((FONT, 12))
+            .label_style((FONT, 14))
             .draw()
             .map_err(failed)?;
         let mut cells = Vec::new();

@@ -38,6 +38,7 @@ pub struct Words {
     pub focus_rotation: &'static str,
     pub breakdown_by: &'static str,
     pub by_quarter: &'static str,
+    pub by_quarter_plain: &'static str,
     pub pace_note: &'static str,
     pub none: &'static str,
     pub summary: &'static str,
@@ -70,6 +71,7 @@ impl Words {
                 focus_rotation: "Focus over the quarters",
                 breakdown_by: "by",
                 by_quarter: "by quarter, against the target ladder and its tolerance band",
+                by_quarter_plain: "by quarter",
                 pace_note: "The quarter is still running: its status comes from the projection of the quarter-to-date pace.",
                 none: "none",
                 summary: "Summary",
@@ -98,6 +100,7 @@ impl Words {
                 focus_rotation: "Foco ao longo dos trimestres",
                 breakdown_by: "por",
                 by_quarter: "por trimestre, contra a escada de metas e sua faixa de tolerância",
+                by_quarter_plain: "por trimestre",
                 pace_note: "O trimestre ainda está em andamento: a situação vem da projeção do ritmo até agora.",
                 none: "nenhum",
                 summary: "Resumo",
@@ -238,6 +241,8 @@ struct Section {
     focus: bool,
     status_key: String,
     status: String,
+    /// Whether the KPI has targets (the trend chart shows them).
+    targeted: bool,
     trend_svg: String,
     breakdowns: Vec<(String, String)>,
 }
@@ -266,6 +271,7 @@ fn section(k: &KpiReview, lang: Lang, words: &Words) -> Result<Section, CatalogE
         } else {
             String::new()
         },
+        targeted: k.spec.is_some(),
         trend_svg: charts::trend(k, lang, words)?,
         breakdowns,
     })
@@ -336,9 +342,12 @@ pub fn markdown(review: &Review, lang: Lang) -> Result<String, CatalogError> {
 /// The self-contained HTML report.
 pub fn html(review: &Review, lang: Lang) -> Result<String, CatalogError> {
     let words = Words::of(lang);
-    let sections = review
-        .kpis
-        .iter()
+    // In the order of the summary: focus first, then the KPIs with targets, then the rest.
+    let order = summary(review, lang);
+    let mut kpis: Vec<&KpiReview> = review.kpis.iter().collect();
+    kpis.sort_by_key(|k| order.iter().position(|r| r.name == k.kpi.name()));
+    let sections = kpis
+        .into_iter()
         .map(|k| section(k, lang, &words))
         .collect::<Result<Vec<_>, _>>()?;
     let env = environment()?;
