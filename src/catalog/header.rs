@@ -176,72 +176,78 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
             "the file has a header but no SQL after it",
         ));
     };
-    for key in REQUIRED {
-        if !entries.iter().any(|(k, _, _)| *k == key) {
-            return Err(error(
-                1,
-                format!(
-                    "the header lacks '{key}' (required: {}): start the file with `-- {key}: …`",
-                    REQUIRED.join(", ")
-                ),
-            ));
-        }
-    }
     let get = |key: &str| {
         entries
             .iter()
             .find(|(k, _, _)| *k == key)
             .map(|(_, v, line)| (v.clone(), *line))
     };
-    let required = |key: &str| -> Result<(String, usize), HeaderError> {
-        let (value, line) = get(key).unwrap_or_default();
-        if value.is_empty() {
-            return Err(error(line, format!("'{key}' is empty")));
+    // The values given are checked first (their lines are known), then what is missing.
+    for (key, line) in entries.iter().map(|(k, v, line)| (*k, (v, *line))) {
+        if line.0.is_empty() {
+            return Err(error(line.1, format!("'{key}' is empty")));
         }
-        Ok((value, line))
-    };
-    let (name, line) = required("name")?;
-    if !is_identifier(&name) {
-        return Err(error(
-            line,
-            format!(
-                "invalid KPI name '{name}': use lowercase letters, digits and '_', starting \
-                 with a letter"
-            ),
-        ));
     }
-    let (unit_text, line) = required("unit")?;
-    let unit = Unit::ALL
-        .iter()
-        .find(|(_, n)| *n == unit_text)
-        .map(|(u, _)| *u)
-        .ok_or_else(|| {
-            error(
-                line,
-                format!(
-                    "unknown unit '{unit_text}' (one of: {})",
-                    Unit::ALL.map(|(_, n)| n).join(", ")
-                ),
-            )
-        })?;
-    let (direction_text, line) = required("direction")?;
-    let direction = match direction_text.as_str() {
-        "higher_is_better" => Direction::HigherIsBetter,
-        "lower_is_better" => Direction::LowerIsBetter,
-        other => {
+    if let Some((name, line)) = get("name") {
+        if !is_identifier(&name) {
             return Err(error(
                 line,
-                format!("unknown direction '{other}' (higher_is_better or lower_is_better)"),
-            ))
+                format!(
+                    "invalid KPI name '{name}': use lowercase letters, digits and '_', \
+                     starting with a letter"
+                ),
+            ));
         }
+    }
+    let unit = get("unit")
+        .map(|(text, line)| {
+            Unit::ALL
+                .iter()
+                .find(|(_, n)| *n == text)
+                .map(|(u, _)| *u)
+                .ok_or_else(|| {
+                    error(
+                        line,
+                        format!(
+                            "unknown unit '{text}' (one of: {})",
+                            Unit::ALL.map(|(_, n)| n).join(", ")
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    let direction = get("direction")
+        .map(|(text, line)| match text.as_str() {
+            "higher_is_better" => Ok(Direction::HigherIsBetter),
+            "lower_is_better" => Ok(Direction::LowerIsBetter),
+            other => Err(error(
+                line,
+                format!("unknown direction '{other}' (higher_is_better or lower_is_better)"),
+            )),
+        })
+        .transpose()?;
+    let missing = |key: &str| {
+        error(
+            1,
+            format!(
+                "the header lacks '{key}' (required: {}): start the file with `-- {key}: …`",
+                REQUIRED.join(", ")
+            ),
+        )
     };
+    let required = |key: &str| get(key).map(|(v, _)| v).ok_or_else(|| missing(key));
+    let name = required("name")?;
+    let title = required("title")?;
+    let unit = unit.ok_or_else(|| missing("unit"))?;
+    let direction = direction.ok_or_else(|| missing("direction"))?;
+    let description = required("description")?;
     Ok(Header {
         name,
-        title: required("title")?.0,
+        title,
         title_pt_br: get("title.pt-BR").map(|(v, _)| v),
         unit,
         direction,
-        description: required("description")?.0,
+        description,
         description_pt_br: get("description.pt-BR").map(|(v, _)| v),
         sql_line,
     })

@@ -107,3 +107,71 @@ pub enum CatalogError {
     #[error("{0}")]
     Period(String),
 }
+
+/// A Markdown table of `(column, type, nullable, meaning)` rows, as the README shows them.
+pub fn columns_markdown<'a>(
+    rows: impl IntoIterator<Item = (&'a str, &'a str, bool, &'a str)>,
+) -> String {
+    let mut out = String::from("| column | type | null | meaning |\n|---|---|---|---|\n");
+    for (name, kind, nullable, doc) in rows {
+        out.push_str(&format!(
+            "| `{name}` | {kind} | {} | {doc} |\n",
+            if nullable { "yes" } else { "no" }
+        ));
+    }
+    out
+}
+
+/// The README's table of the bundled KPIs: name, unit, direction and formula.
+pub fn bundled_markdown(catalog: &Catalog) -> String {
+    let mut out = String::from("| KPI | unit | better | formula |\n|---|---|---|---|\n");
+    for kpi in catalog.iter() {
+        let h = &kpi.header;
+        let better = match h.direction {
+            Direction::HigherIsBetter => "higher",
+            Direction::LowerIsBetter => "lower",
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {better} | {} |\n",
+            h.name, h.unit, h.description
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's reference tables are these, word for word.
+    #[test]
+    fn the_readme_documents_the_catalog_tables() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let tables = [
+            bundled_markdown(&Catalog::bundled().unwrap()),
+            columns_markdown(
+                kpis::CATALOG_COLUMNS
+                    .iter()
+                    .map(|(n, nullable, doc)| (*n, "VARCHAR", *nullable, *doc)),
+            ),
+            columns_markdown(targets::TARGET_COLUMNS.iter().map(|(n, kind, doc)| {
+                let required = matches!(*n, "kpi" | "quarter" | "focus" | "planned");
+                (*n, *kind, !required, *doc)
+            })),
+            columns_markdown(review::results::RESULT_COLUMNS.iter().copied()),
+        ];
+        let missing: Vec<&String> = tables
+            .iter()
+            .filter(|t| !readme.contains(t.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README.md should contain these tables:\n{}",
+            missing
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}

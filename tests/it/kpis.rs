@@ -199,3 +199,89 @@ async fn every_bundled_kpi_matches_its_hand_computed_value() {
         );
     }
 }
+
+/// A workspace's own KPI files: mistakes name the file and line; a file may override a
+/// bundled KPI by name; `kpi_catalog` lists both.
+#[test]
+fn workspace_queries_are_checked_and_override_bundled_ones() {
+    let ws = super::support::sample_copy();
+    let queries = ws.path().join("queries");
+    std::fs::create_dir_all(&queries).unwrap();
+    let header = |name: &str| {
+        format!("-- name: {name}\n-- title: T\n-- unit: count\n-- direction: lower_is_better\n-- description: d\n")
+    };
+    let kpi_run = |args: &[&str]| {
+        super::support::run(
+            super::support::kpi()
+                .arg("--workspace")
+                .arg(ws.path())
+                .args(["run", "--quarter", "2026-Q2"])
+                .args(args),
+        )
+    };
+    std::fs::write(
+        queries.join("typo.sql"),
+        header("typo") + "SELECT\n    team,\n    count(creatd_at) AS value\nFROM tickets\nGROUP BY GROUPING SETS ((), (team))\n",
+    )
+    .unwrap();
+    let (code, _, err) = kpi_run(&["typo"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("typo.sql:8: the query does not plan"), "{err}");
+    assert!(err.contains("Did you mean 'tickets.created_at'?"), "{err}");
+    std::fs::remove_file(queries.join("typo.sql")).unwrap();
+
+    std::fs::write(
+        queries.join("total.sql"),
+        header("total") + "SELECT count(*) AS total FROM tickets\n",
+    )
+    .unwrap();
+    let (code, _, err) = kpi_run(&["total"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("total.sql:6: the query has no `value` column (its columns: total)"),
+        "{err}"
+    );
+    std::fs::remove_file(queries.join("total.sql")).unwrap();
+
+    // An override of a bundled KPI, by name, from any file name.
+    std::fs::write(
+        queries.join("my_backlog.sql"),
+        header("backlog") + "SELECT 42 AS value\n",
+    )
+    .unwrap();
+    let (code, out, err) = kpi_run(&["backlog", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().nth(1).unwrap().contains(",42.0,"), "{out}");
+    let (code, out, err) = super::support::run(
+        super::support::kpi()
+            .arg("--workspace")
+            .arg(ws.path())
+            .args([
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT name, source FROM kpi_catalog WHERE name IN ('backlog', 'csat') ORDER BY name",
+        ]),
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[1].starts_with("backlog,") && lines[1].ends_with("my_backlog.sql"),
+        "{out}"
+    );
+    assert_eq!(lines[2], "csat,queries/csat.sql (bundled)");
+
+    // A mistake in a header stops every command that loads the catalog.
+    std::fs::write(
+        queries.join("broken.sql"),
+        "-- name: broken\n-- unit: percents\nSELECT 1 AS value\n",
+    )
+    .unwrap();
+    let (code, _, err) = kpi_run(&["--all"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("broken.sql:2: unknown unit 'percents'"),
+        "{err}"
+    );
+}

@@ -13,32 +13,11 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use kpi::catalog::review::results::results_schema;
-use kpi::workspace::BUNDLED;
 
-use super::support::{kpi, run};
+use super::support::{kpi, run, sample_copy};
 
 /// As of mid-October 2026: 2026-Q3 is finished, 2026-Q4 runs.
 const AS_OF: &str = "2026-10-15T00:00:00Z";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// A writable copy of the sample workspace (configuration and tables).
-fn sample_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(Path::new(BUNDLED), dir.path());
-    dir
-}
 
 fn review(ws: &Path, args: &[&str]) -> (i32, String, String) {
     run(kpi().arg("--workspace").arg(ws).arg("review").args(args))
