@@ -94,6 +94,10 @@ pub struct Header {
     pub description: String,
     /// `description.pt-BR`, when given.
     pub description_pt_br: Option<String>,
+    /// `accumulates: true`: the value grows with the length of the period (a count of things
+    /// that happened in it), so a running quarter projects by extrapolation; otherwise
+    /// (rates, medians, levels such as a backlog) the value to date is the projection.
+    pub accumulates: bool,
     /// The 1-based line the SQL starts on (after the header).
     pub sql_line: usize,
 }
@@ -105,7 +109,7 @@ pub struct HeaderError {
     pub message: String,
 }
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "name",
     "title",
     "title.pt-BR",
@@ -113,6 +117,7 @@ const KEYS: [&str; 7] = [
     "direction",
     "description",
     "description.pt-BR",
+    "accumulates",
 ];
 const REQUIRED: [&str; 5] = ["name", "title", "unit", "direction", "description"];
 
@@ -226,6 +231,17 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
             )),
         })
         .transpose()?;
+    let accumulates = match get("accumulates") {
+        None => false,
+        Some((text, _)) if text == "true" => true,
+        Some((text, _)) if text == "false" => false,
+        Some((text, line)) => {
+            return Err(error(
+                line,
+                format!("accumulates: '{text}' is neither true nor false"),
+            ))
+        }
+    };
     let missing = |key: &str| {
         error(
             1,
@@ -249,6 +265,7 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
         direction,
         description,
         description_pt_br: get("description.pt-BR").map(|(v, _)| v),
+        accumulates,
         sql_line,
     })
 }

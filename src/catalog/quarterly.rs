@@ -57,6 +57,10 @@ impl<'a> Quarterly<'a> {
         self.as_of
     }
 
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
     /// The quarter the as-of instant falls in (in the quarters' zone).
     pub fn current(&self) -> Quarter {
         let date = DateTime::from_timestamp_micros(self.as_of)

@@ -105,7 +105,8 @@ impl KpiResult {
 }
 
 /// Run `kpi` over `period` as known at `as_of` (UTC µs): the views are evaluated at the
-/// period's end, or at `as_of` when the period is still running then.
+/// period's end, or at `as_of` when the period is still running then — and `$period_end` is
+/// that instant too, so a running period is computed to date.
 pub async fn run_kpi(
     ctx: &SessionContext,
     kpi: &Arc<Kpi>,
@@ -135,35 +136,16 @@ pub async fn run_kpi(
             message: e.strip_backtrace(),
         }
     };
-    let mut state = ctx.state();
-    state
-        .config_mut()
-        .options_mut()
-        .set("kpi.as_of", &format_utc(evaluated_at))
-        .map_err(plan_error)?;
-    let plan = state
-        .create_logical_plan(&kpi.sql)
+    let (context, plan) = plan_period(ctx, &kpi.sql, period.start, evaluated_at)
         .await
         .map_err(plan_error)?;
-    SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false)
-        .verify_plan(&plan)
-        .map_err(plan_error)?;
-    let instant = |micros| ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into()));
-    let params = ParamValues::from(vec![
-        ("period_start", instant(period.start)),
-        ("period_end", instant(period.end)),
-    ]);
-    let plan = plan.with_param_values(params).map_err(plan_error)?;
     let dimensions = check_contract(plan.schema(), kpi)?;
     let run_error = |e: DataFusionError| CatalogError::Run {
         kpi: kpi.name().to_string(),
         period: period.label.clone(),
         source: Box::new(e),
     };
-    let batches = SessionContext::new_with_state(state)
+    let batches = context
         .execute_logical_plan(plan)
         .await
         .map_err(run_error)?
@@ -197,6 +179,37 @@ pub async fn run_kpi(
         dimensions,
         rows,
     })
+}
+
+/// The setting the SLA views read their evaluation instant from.
+const AS_OF_SETTING: &str = "kpi.as_of";
+
+/// Plan `sql` (one read-only query) over the period `[start, evaluated_at)`: the SLA views
+/// evaluated at `evaluated_at` (the period's end, or the as-of instant while it runs), and
+/// `$period_start` / `$period_end` bound to the two instants. The context to run it in.
+pub(crate) async fn plan_period(
+    ctx: &SessionContext,
+    sql: &str,
+    start: i64,
+    evaluated_at: i64,
+) -> datafusion::error::Result<(SessionContext, datafusion::logical_expr::LogicalPlan)> {
+    let mut state = ctx.state();
+    state
+        .config_mut()
+        .options_mut()
+        .set(AS_OF_SETTING, &format_utc(evaluated_at))?;
+    let plan = state.create_logical_plan(sql).await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)?;
+    let instant = |micros| ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into()));
+    let plan = plan.with_param_values(ParamValues::from(vec![
+        ("period_start", instant(start)),
+        ("period_end", instant(evaluated_at)),
+    ]))?;
+    Ok((SessionContext::new_with_state(state), plan))
 }
 
 /// The dimension columns of a KPI's output, or the contract it breaks.

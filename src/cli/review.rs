@@ -41,7 +41,7 @@ pub struct ReviewArgs {
     #[arg(long, value_enum, value_name = "STATUS")]
     fail_on: Option<FailOn>,
     /// Reproduce an earlier run: its quarter, as-of instant and table versions (Delta time
-    /// travel), from <out>/runs/RUN_ID.json.
+    /// travel), from <out>/runs/RUN_ID.json; the outputs go to <out>/reruns/RUN_ID/.
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["quarter", "as_of"])]
     rerun: Option<String>,
     /// Output format of the review table printed.
@@ -64,25 +64,22 @@ enum FailOn {
 }
 
 pub async fn run(ws: &Workspace, args: ReviewArgs) -> Result<ExitCode> {
-    let out = match (&args.out, &ws.config.review.out_dir) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(dir)) => dir.clone(),
-        (None, None) => std::env::current_dir()
-            .context("cannot read the current directory")?
-            .join("out"),
-    };
+    let folder = args
+        .out
+        .clone()
+        .unwrap_or_else(|| ws.config.review.folder());
     let computed_at = Utc::now();
     let (quarter, as_of, versions, rerun_of) = match &args.rerun {
         Some(id) => {
-            let manifest = Manifest::read(&out, id)?;
+            let manifest = Manifest::read(&folder, id)?;
             let as_of = DateTime::parse_from_rfc3339(&manifest.as_of)
                 .with_context(|| format!("run {id}: bad as_of '{}'", manifest.as_of))?
                 .with_timezone(&Utc);
             (
                 manifest.quarter()?,
                 as_of,
-                manifest.versions,
-                Some(id.clone()),
+                manifest.versions.clone(),
+                Some(manifest),
             )
         }
         None => {
@@ -99,14 +96,31 @@ pub async fn run(ws: &Workspace, args: ReviewArgs) -> Result<ExitCode> {
         .table_versions(versions.clone())
         .memory_limit(args.memory_limit.or(ws.config.memory_limit))
         .build()?;
-    let catalog = session.catalog().clone();
+    let catalog = session.catalog()?;
+    let inputs = kpi::catalog::review::inputs(&ws.config, &catalog);
+    // A rerun writes beside the live outputs, never over them.
+    let out = match &rerun_of {
+        Some(first) => {
+            for (name, digest) in &first.inputs {
+                if inputs.get(name) != Some(digest) {
+                    eprintln!(
+                        "warning: {name} has changed since run {}: the numbers may differ",
+                        first.run_id
+                    );
+                }
+            }
+            folder.join("reruns").join(&first.run_id)
+        }
+        None => folder,
+    };
     let info = RunInfo {
         run_id: run_id(computed_at, quarter),
         quarter,
         as_of: as_of.timestamp_micros(),
         computed_at: computed_at.timestamp_micros(),
         versions,
-        rerun_of,
+        inputs,
+        rerun_of: rerun_of.map(|m| m.run_id),
     };
     let zone = ws.quarter_zone();
     let specs = target_specs(&ws.config.targets, &catalog, &ws.config.path)?;

@@ -57,7 +57,7 @@ pub fn quarter(value: &str) -> Result<Quarter, String> {
 
 pub async fn run(ws: &Workspace, args: RunArgs) -> Result<ExitCode> {
     let session = super::sla::session(ws, &args.common)?;
-    let catalog = session.catalog().clone();
+    let catalog = session.catalog()?;
     let mut out = super::output::stdout();
     if args.list {
         let batch = shell::kpi::catalog_batch(&catalog)?;

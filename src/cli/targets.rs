@@ -37,7 +37,7 @@ pub struct TargetsArgs {
 
 pub async fn run(ws: &Workspace, args: TargetsArgs) -> Result<ExitCode> {
     let session = super::sla::session(ws, &args.common)?;
-    let catalog = session.catalog().clone();
+    let catalog = session.catalog()?;
     let mut out = super::output::stdout();
     if args.explain {
         writeln!(out, "{RULES}\n")?;

@@ -77,6 +77,17 @@ pub struct ReviewConfig {
     pub out_dir: Option<PathBuf>,
 }
 
+impl ReviewConfig {
+    /// The review's output folder: `out_dir`, else `out/` in the current directory.
+    pub fn folder(&self) -> PathBuf {
+        self.out_dir.clone().unwrap_or_else(|| {
+            std::env::current_dir()
+                .unwrap_or_else(|_| PathBuf::from("."))
+                .join("out")
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTargets {

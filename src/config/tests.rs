@@ -454,3 +454,127 @@ fn the_memory_limit_is_a_size() {
     );
     assert!(error(&format!("memory_limit = \"1K\"\n{EXAMPLE}")).contains("too small"));
 }
+
+const TARGETS: &str = r#"
+[targets]
+focus_count = 2
+
+[targets.kpis.csat]
+baseline = "2026-Q1"
+goal = 0.9
+by = "2027-Q2"
+ramp = { geometric = 0.5 }
+tolerance = 0.02
+
+[targets.kpis.reopen_rate]
+baseline = 0.05
+start = "2026-Q3"
+goal = 0.03
+by = "2027-Q2"
+weight = 2
+
+[targets.focus_override]
+"2026-Q4" = ["csat"]
+
+[review]
+out_dir = "reports"
+"#;
+
+#[test]
+fn targets_parse_with_their_defaults() {
+    let text = format!("{EXAMPLE}{TARGETS}");
+    let config = parse(&text).unwrap();
+    let csat_line = text[..text.find("[targets.kpis.csat]").unwrap()]
+        .matches('\n')
+        .count()
+        + 1;
+    let t = &config.targets;
+    assert_eq!(t.focus_count, 2);
+    let csat = t.get("csat").unwrap();
+    let q = |s: &str| crate::calendar::Quarter::parse(s).unwrap();
+    assert_eq!(csat.baseline, Baseline::Quarter(q("2026-Q1")));
+    assert_eq!((csat.start, csat.by), (q("2026-Q2"), q("2027-Q2")));
+    assert_eq!(csat.ramp, Ramp::Geometric(0.5));
+    assert_eq!((csat.tolerance, csat.weight), (0.02, 1.0));
+    assert_eq!(csat.line, csat_line, "the line of [targets.kpis.csat]");
+    let reopen = t.get("reopen_rate").unwrap();
+    assert_eq!(
+        (reopen.baseline, reopen.start),
+        (Baseline::Value(0.05), q("2026-Q3"))
+    );
+    assert_eq!(
+        (reopen.ramp, reopen.weight, reopen.tolerance),
+        (Ramp::Linear, 2.0, 0.0)
+    );
+    assert_eq!(t.focus_override[&q("2026-Q4")].0, ["csat"]);
+    assert_eq!(
+        config.review.out_dir,
+        Some(Path::new("ws/reports").to_path_buf())
+    );
+    assert_eq!(
+        parse(EXAMPLE).unwrap().targets.focus_count,
+        targets::FOCUS_COUNT
+    );
+}
+
+#[test]
+fn target_mistakes_name_the_line_key_and_value() {
+    let cases = [
+        (
+            "baseline = \"2026-Q1\"",
+            "baseline = \"2026Q1\"",
+            "targets.kpis.csat.baseline: invalid quarter '2026Q1'",
+        ),
+        (
+            "ramp = { geometric = 0.5 }",
+            "ramp = { geometric = 1.5 }",
+            "targets.kpis.csat.ramp: write { geometric = SHARE }",
+        ),
+        (
+            "ramp = { geometric = 0.5 }",
+            "ramp = \"steep\"",
+            "\"steep\" is not a ramp",
+        ),
+        (
+            "tolerance = 0.02",
+            "tolerance = -1.0",
+            "targets.kpis.csat.tolerance: must be 0 or more",
+        ),
+        (
+            "weight = 2",
+            "weight = 0",
+            "targets.kpis.reopen_rate.weight: must be above 0",
+        ),
+        (
+            "start = \"2026-Q3\"\n",
+            "",
+            "a numeric baseline needs the first quarter",
+        ),
+        (
+            "by = \"2027-Q2\"\nramp",
+            "by = \"2026-Q1\"\nramp",
+            "targets.kpis.csat.by: 2026-Q1 is before the first target quarter 2026-Q2",
+        ),
+        (
+            "focus_count = 2",
+            "focus_count = 0",
+            "targets.focus_count: 0 is not a number of KPIs",
+        ),
+        (
+            "tolerance = 0.02",
+            "tolerance = 0.02\ngoals = 1",
+            "unknown field `goals`",
+        ),
+        (
+            "\"2026-Q4\" = [\"csat\"]",
+            "\"Q4\" = [\"csat\"]",
+            "targets.focus_override.Q4: invalid quarter 'Q4'",
+        ),
+    ];
+    for (from, to, message) in cases {
+        let text = format!("{EXAMPLE}{}", TARGETS.replacen(from, to, 1));
+        let err = error(&text);
+        assert!(err.starts_with("ws/kpi.toml:"), "{err}");
+        assert!(err.contains(message), "{to}: {err}");
+    }
+}

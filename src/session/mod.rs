@@ -53,7 +53,7 @@ pub enum SessionError {
     Setup(Box<DataFusionError>),
     /// The workspace's KPI queries could not be read.
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Catalog(Arc<CatalogError>),
 }
 
 /// How to build a [`Session`]: start from [`Session::builder`].
@@ -151,37 +151,16 @@ impl SessionBuilder<'_> {
         for (name, view) in views {
             ctx.register_table(name, view).map_err(setup)?;
         }
-        let catalog = Arc::new(Catalog::load(&self.workspace.config.queries_dir)?);
-        let batch = catalog.batch();
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(setup)?;
-        ctx.register_table(
-            KPI_CATALOG,
-            Arc::new(StoredTable::changed_by(
-                KPI_CATALOG,
-                Arc::new(table),
-                "the KPI query files (queries/*.sql)",
-            )),
-        )
-        .map_err(setup)?;
         register_results(&ctx, self.workspace).map_err(setup)?;
-        ctx.register_table(
-            KPI_TARGETS,
-            Arc::new(StoredTable::changed_by(
-                KPI_TARGETS,
-                Arc::new(TargetsTable {
-                    config: self.workspace.config.targets.clone(),
-                    catalog: catalog.clone(),
-                    config_path: self.workspace.config.path.clone(),
-                    zone: self.workspace.quarter_zone(),
-                    as_of,
-                }),
-                "[targets] in kpi.toml",
-            )),
-        )
-        .map_err(setup)?;
+        // A broken KPI file stops the commands that run KPIs, not the whole session: SQL
+        // still works, without the catalog's tables.
+        let catalog = Catalog::load(&self.workspace.config.queries_dir).map(Arc::new);
+        if let Ok(catalog) = &catalog {
+            register_catalog(&ctx, self.workspace, catalog, as_of).map_err(setup)?;
+        }
         Ok(Session {
             ctx,
-            catalog,
+            catalog: catalog.map_err(Arc::new),
             read_only: self.read_only,
             memory_limit: self.memory_limit,
         })
@@ -192,7 +171,7 @@ impl SessionBuilder<'_> {
 #[derive(Clone)]
 pub struct Session {
     ctx: SessionContext,
-    catalog: Arc<Catalog>,
+    catalog: Result<Arc<Catalog>, Arc<CatalogError>>,
     read_only: bool,
     memory_limit: Option<usize>,
 }
@@ -220,9 +199,10 @@ impl Session {
         }
     }
 
-    /// The KPI catalog: the bundled KPIs and the workspace's own.
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// The KPI catalog: the bundled KPIs and the workspace's own; the error that stopped
+    /// loading it (a workspace query file that is malformed or unreadable).
+    pub fn catalog(&self) -> Result<Arc<Catalog>, SessionError> {
+        self.catalog.clone().map_err(SessionError::Catalog)
     }
 
     /// The DataFusion context, for registering more and for DataFrame work.
@@ -283,15 +263,10 @@ impl Session {
 /// review's output folder (`[review] out_dir`, else `out/` in the current directory) — when
 /// a review has written there.
 fn register_results(ctx: &SessionContext, workspace: &Workspace) -> Result<()> {
-    let out = workspace
-        .config
-        .review
-        .out_dir
-        .clone()
-        .or_else(|| std::env::current_dir().ok().map(|d| d.join("out")));
-    let Some(dir) = out.map(|d| d.join(KPI_RESULTS)).filter(|d| d.is_dir()) else {
+    let dir = workspace.config.review.folder().join(KPI_RESULTS);
+    if !dir.is_dir() {
         return Ok(());
-    };
+    }
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
@@ -305,6 +280,40 @@ fn register_results(ctx: &SessionContext, workspace: &Workspace) -> Result<()> {
             KPI_RESULTS,
             Arc::new(ListingTable::try_new(config)?),
             "`kpi review`",
+        )),
+    )?;
+    Ok(())
+}
+
+/// `kpi_catalog` (the headers) and `kpi_targets` (the ladder, computed when scanned).
+fn register_catalog(
+    ctx: &SessionContext,
+    workspace: &Workspace,
+    catalog: &Arc<Catalog>,
+    as_of: crate::sla::AsOf,
+) -> Result<()> {
+    let batch = catalog.batch();
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    ctx.register_table(
+        KPI_CATALOG,
+        Arc::new(StoredTable::changed_by(
+            KPI_CATALOG,
+            Arc::new(table),
+            "the KPI query files (queries/*.sql)",
+        )),
+    )?;
+    ctx.register_table(
+        KPI_TARGETS,
+        Arc::new(StoredTable::changed_by(
+            KPI_TARGETS,
+            Arc::new(TargetsTable {
+                config: workspace.config.targets.clone(),
+                catalog: catalog.clone(),
+                config_path: workspace.config.path.clone(),
+                zone: workspace.quarter_zone(),
+                as_of,
+            }),
+            "[targets] in kpi.toml",
         )),
     )?;
     Ok(())

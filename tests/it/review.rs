@@ -32,8 +32,8 @@ fn read_parquet(path: &Path) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// (kpi, dimension, dimension_value, value) of every row, sorted.
-fn values(batches: &[RecordBatch]) -> Vec<(String, String, String, Option<f64>)> {
+/// (kpi, dimension, dimension_value, value, target, status) of every row, sorted.
+fn values(batches: &[RecordBatch]) -> Vec<Row> {
     let mut out = Vec::new();
     for b in batches {
         let text = |name: &str, i: usize| {
@@ -44,22 +44,30 @@ fn values(batches: &[RecordBatch]) -> Vec<(String, String, String, Option<f64>)>
                 String::new()
             }
         };
-        let value = b
-            .column_by_name("value")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let float = |name: &str, i: usize| {
+            let c = b
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<Float64Type>();
+            c.is_valid(i).then(|| c.value(i))
+        };
         for i in 0..b.num_rows() {
             out.push((
                 text("kpi", i),
                 text("dimension", i),
                 text("dimension_value", i),
-                value.is_valid(i).then(|| value.value(i)),
+                float("value", i),
+                float("target", i),
+                text("status", i),
             ));
         }
     }
     out.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
     out
 }
+
+/// What a results row says, for comparisons.
+type Row = (String, String, String, Option<f64>, Option<f64>, String);
 
 fn run_id(stderr: &str) -> String {
     stderr
@@ -135,11 +143,19 @@ fn a_review_writes_results_and_reports_and_reruns_to_identical_numbers() {
     assert_ne!(changed, rows, "a new ingest changes a new review");
 
     // ... but the first run, re-run, reads the table versions it read and finds its numbers.
+    // The rerun writes beside the live outputs, which keep the latest numbers.
     let (code, _, err) = review(ws.path(), &["--rerun", &id, "--out", out_arg]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(values(&read_parquet(&partition)), rows, "rerun of {id}");
+    assert!(
+        !err.contains("warning"),
+        "nothing but the tables changed: {err}"
+    );
+    let rerun_out = out.join("reruns").join(&id);
+    let again = read_parquet(&rerun_out.join("kpi_results/quarter=2026-Q3/part-0.parquet"));
+    assert_eq!(values(&again), rows, "rerun of {id}");
+    assert_eq!(values(&read_parquet(&partition)), changed);
     let rerun = run_id(&err);
-    let manifest = std::fs::read_to_string(out.join(format!("runs/{rerun}.json"))).unwrap();
+    let manifest = std::fs::read_to_string(rerun_out.join(format!("runs/{rerun}.json"))).unwrap();
     assert!(
         manifest.contains(&format!("\"rerun_of\": \"{id}\"")),
         "{manifest}"
@@ -187,7 +203,8 @@ fn reports_in_brazilian_portuguese_and_exit_codes_for_schedulers() {
     );
     let md = std::fs::read_to_string(out.join("review-2026-Q3.pt-BR.md")).unwrap();
     assert!(md.starts_with("# Revisão trimestral — 2026-Q3"), "{md}");
-    assert!(md.contains("Posição em 15/10/2026"), "{md}");
+    // 2026-10-15T00:00Z is the evening of the 14th in São Paulo, the quarters' zone.
+    assert!(md.contains("Posição em 14/10/2026"), "{md}");
     let percent = regex_like_percent(&md);
     assert!(percent, "numbers like 95,2 % in\n{md}");
     let html = std::fs::read_to_string(out.join("review-2026-Q3.pt-BR.html")).unwrap();

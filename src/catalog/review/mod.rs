@@ -32,8 +32,33 @@ pub struct RunInfo {
     pub computed_at: i64,
     /// The version of each Delta table read.
     pub versions: BTreeMap<String, u64>,
+    /// Digests of the other inputs that decide the numbers ([`inputs`]).
+    pub inputs: BTreeMap<String, String>,
     /// The run this one reproduces, for `--rerun`.
     pub rerun_of: Option<String>,
+}
+
+/// Digests (BLAKE3) of what decides a review's numbers besides the tables: the configuration
+/// file (calendars, policies, targets) and the catalog's queries.
+pub fn inputs(config: &Config, catalog: &Catalog) -> BTreeMap<String, String> {
+    let config_text = std::fs::read(&config.path).unwrap_or_default();
+    let mut queries = blake3::Hasher::new();
+    for kpi in catalog.iter() {
+        queries.update(kpi.name().as_bytes());
+        queries.update(&[0]);
+        queries.update(kpi.sql.as_bytes());
+        queries.update(&[0]);
+    }
+    BTreeMap::from([
+        (
+            "kpi.toml".to_string(),
+            blake3::hash(&config_text).to_hex().to_string(),
+        ),
+        (
+            "queries".to_string(),
+            queries.finalize().to_hex().to_string(),
+        ),
+    ])
 }
 
 /// A KPI's value in one quarter of the review window.
@@ -54,10 +79,24 @@ pub struct QuarterValue {
 pub struct Pace {
     /// Share of the quarter elapsed at as-of, 0 to 1.
     pub elapsed: f64,
-    /// Where the straight line from the previous quarter's actual to the target is now.
-    pub expected: f64,
-    /// The quarter-to-date movement since the previous quarter, extended to the quarter's end.
+    /// Where the linear pace to the target is now: on the straight line from the previous
+    /// quarter's actual to the target (for a KPI that accumulates, the elapsed share of the
+    /// target). `None` without a target.
+    pub expected: Option<f64>,
+    /// The value expected at the quarter's end: the value to date (for a KPI that
+    /// accumulates, the value to date divided by the elapsed share).
     pub projection: f64,
+}
+
+impl Pace {
+    /// A value to date projected to the quarter's end.
+    pub fn project(&self, value: f64, accumulates: bool) -> f64 {
+        if accumulates && self.elapsed > 0.0 {
+            value / self.elapsed
+        } else {
+            value
+        }
+    }
 }
 
 /// One output row of a KPI for the reviewed quarter, compared with its target.
@@ -113,6 +152,8 @@ pub struct Review {
     pub info: RunInfo,
     /// The reviewed quarter's bounds.
     pub period: Period,
+    /// The time zone quarters and dates are read in.
+    pub zone: chrono_tz::Tz,
     /// The window, oldest first; the reviewed quarter last.
     pub quarters: Vec<Quarter>,
     /// In catalog (name) order.
@@ -153,6 +194,7 @@ impl Review {
         }
         Ok(Review {
             period: quarterly.period(quarter),
+            zone: quarterly.zone(),
             info,
             quarters,
             kpis,
@@ -212,26 +254,26 @@ fn kpi_review(
     let current = results.last().and_then(Option::as_ref);
     let previous = results.iter().rev().nth(1).and_then(Option::as_ref);
     let target = history.last().and_then(|h| h.target);
+    let accumulates = kpi.header.accumulates;
     let pace = current.filter(|r| r.is_partial()).and_then(|r| {
         let value = r.value()?;
-        let elapsed =
-            (r.evaluated_at - r.period.start) as f64 / (r.period.end - r.period.start) as f64;
+        let span = (r.period.end - r.period.start) as f64;
+        let elapsed = ((r.evaluated_at - r.period.start) as f64 / span).clamp(0.0, 1.0);
         let start = previous.and_then(KpiResult::value).unwrap_or(value);
-        let expected = target.map_or(value, |t| start + (t - start) * elapsed);
-        let mut projection = if elapsed > 0.0 {
-            start + (value - start) / elapsed
-        } else {
-            value
-        };
-        projection = match kpi.header.unit {
-            Unit::Percent => projection.clamp(0.0, 1.0),
-            _ => projection.max(0.0),
-        };
-        Some(Pace {
+        let expected = target.map(|t| {
+            if accumulates {
+                t * elapsed
+            } else {
+                start + (t - start) * elapsed
+            }
+        });
+        let mut pace = Pace {
             elapsed,
             expected,
-            projection,
-        })
+            projection: value,
+        };
+        pace.projection = pace.project(value, accumulates);
+        Some(pace)
     });
     if let (Some(pace), Some(last)) = (pace, history.last_mut()) {
         // A running quarter is judged on where it is heading.
@@ -249,10 +291,12 @@ fn kpi_review(
                         })
                         .and_then(|o| o.value)
                 });
-                let status = match (row.dimension.is_none(), pace) {
-                    (true, Some(_)) => history.last().and_then(|h| h.status),
-                    _ => status_of(row.value, target),
+                // A running quarter is judged on where each row is heading.
+                let value = match pace {
+                    Some(p) => row.value.map(|v| p.project(v, accumulates)),
+                    None => row.value,
                 };
+                let status = status_of(value, target);
                 ReviewRow {
                     row: row.clone(),
                     target,

@@ -219,7 +219,8 @@ pub fn summary(review: &Review, lang: Lang) -> Vec<SummaryRow> {
                     sparkline: sparkline(&history),
                     expected: k
                         .pace
-                        .map_or_else(String::new, |p| lang.value(unit, p.expected)),
+                        .and_then(|p| p.expected)
+                        .map_or_else(String::new, |e| lang.value(unit, e)),
                     projection: k
                         .pace
                         .map_or_else(String::new, |p| lang.value(unit, p.projection)),
@@ -289,9 +290,10 @@ fn environment() -> Result<Environment<'static>, CatalogError> {
 
 /// The facts both reports start with.
 fn header(review: &Review, lang: Lang) -> minijinja::Value {
+    // Dates as the people of the workspace read them: in the quarters' time zone.
     let date = |micros: i64| {
         chrono::DateTime::from_timestamp_micros(micros)
-            .map(|t| lang.date(t.date_naive()))
+            .map(|t| lang.date(t.with_timezone(&review.zone).date_naive()))
             .unwrap_or_default()
     };
     let versions: Vec<String> = review
@@ -315,7 +317,6 @@ fn header(review: &Review, lang: Lang) -> minijinja::Value {
         quarter => review.info.quarter.to_string(),
         as_of_date => date(review.info.as_of),
         as_of => format_utc(review.info.as_of),
-        period_end => date(review.period.end - 1),
         run_id => review.info.run_id.clone(),
         versions => versions.join(", "),
         focus => focus,

@@ -3,8 +3,9 @@
 //! `--detail`, and the run's manifest (`<out>/runs/RUN_ID.json`: as-of, table versions) that
 //! `kpi review --rerun` reads.
 //!
-//! A partition is written whole in a staging folder, then swapped in by renames: a reader sees
-//! the old quarter or the new one, never half of one; re-running a quarter replaces it.
+//! A partition is one file, written under a hidden temporary name in its folder and renamed
+//! over the previous one: a reader sees the old quarter or the new one, never half of one;
+//! re-running a quarter replaces it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,7 +17,6 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -246,8 +246,13 @@ pub fn results_batch(
         flag(&|r| r.kpi.current().is_some_and(|c| c.focus)),
         float(&|r| r.row.previous_value),
         float(&|r| r.row.change()),
-        flag(&|r| r.kpi.pace.is_some()),
-        float(&|r| r.kpi.pace.filter(|_| is_overall(r)).map(|p| p.expected)),
+        flag(&|r| r.kpi.current().is_some_and(|c| c.partial)),
+        float(&|r| {
+            r.kpi
+                .pace
+                .filter(|_| is_overall(r))
+                .and_then(|p| p.expected)
+        }),
         float(&|r| r.kpi.pace.filter(|_| is_overall(r)).map(|p| p.projection)),
         constant_time(review.period.start),
         constant_time(review.period.end),
@@ -270,6 +275,9 @@ pub struct Manifest {
     pub as_of: String,
     pub computed_at: String,
     pub versions: BTreeMap<String, u64>,
+    /// Digests of what else decides the numbers: `kpi.toml` and the KPI queries.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<String>,
 }
@@ -282,6 +290,7 @@ impl Manifest {
             as_of: format_utc(info.as_of),
             computed_at: format_utc(info.computed_at),
             versions: info.versions.clone(),
+            inputs: info.inputs.clone(),
             rerun_of: info.rerun_of.clone(),
         }
     }
@@ -311,22 +320,21 @@ pub fn write_results(
     lang: crate::catalog::locale::Lang,
 ) -> Result<Vec<PathBuf>, CatalogError> {
     let batch = results_batch(review, lang)?;
-    let partition = write_partition(
-        out,
-        KPI_RESULTS,
-        review.info.quarter,
-        &review.info.run_id,
-        |file| {
-            let mut writer = parquet_writer(file, batch.schema())?;
-            writer.write(&batch).map_err(io_error)?;
-            writer.close().map_err(io_error)?;
-            Ok(())
-        },
-    )?;
+    // The manifest first: every partition's run_id has one.
     let manifest = out.join(RUNS).join(format!("{}.json", review.info.run_id));
     let text = serde_json::to_string_pretty(&Manifest::of(&review.info))
-        .map_err(|e| CatalogError::Period(e.to_string()))?;
+        .map_err(|e| CatalogError::Render(e.to_string()))?;
     write_atomically(&manifest, text.as_bytes())?;
+    let (staged, file) =
+        StagedPartition::create(out, KPI_RESULTS, review.info.quarter, &review.info.run_id)?;
+    let written = parquet_writer(file, batch.schema()).and_then(|mut writer| {
+        writer.write(&batch).map_err(io_error)?;
+        writer.close().map(|_| ()).map_err(io_error)
+    });
+    let partition = match written {
+        Ok(()) => staged.commit()?,
+        Err(e) => return Err(staged.abandon(e)),
+    };
     Ok(vec![partition, manifest])
 }
 
@@ -350,48 +358,35 @@ pub async fn write_detail(
         source: Box::new(e),
     };
     let evaluated_at = review.info.as_of.min(period.end);
-    let mut state = ctx.state();
-    state
-        .config_mut()
-        .options_mut()
-        .set("kpi.as_of", &format_utc(evaluated_at))
-        .map_err(failed)?;
-    let instant = |micros| ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into()));
-    let plan = state
-        .create_logical_plan(DETAIL)
-        .await
-        .and_then(|p| {
-            p.with_param_values(ParamValues::from(vec![
-                ("period_start", instant(period.start)),
-                ("period_end", instant(evaluated_at)),
-            ]))
-        })
-        .map_err(failed)?;
-    let df = SessionContext::new_with_state(state)
-        .execute_logical_plan(plan)
+    let (context, plan) = crate::catalog::run::plan_period(ctx, DETAIL, period.start, evaluated_at)
         .await
         .map_err(failed)?;
+    let df = context.execute_logical_plan(plan).await.map_err(failed)?;
     let schema: SchemaRef = df.schema().inner().clone();
     let mut stream = df.execute_stream().await.map_err(failed)?;
-    // Batches are written as they come; the staging folder keeps a failure invisible.
-    let mut batches = Vec::new();
+    let (staged, file) =
+        StagedPartition::create(out, SLA_DETAIL, review.info.quarter, &review.info.run_id)?;
+    let mut writer = match parquet_writer(file, schema) {
+        Ok(writer) => writer,
+        Err(e) => return Err(staged.abandon(e)),
+    };
+    // Batches are written as they come; the hidden file keeps a failure invisible.
     while let Some(batch) = stream.next().await {
-        batches.push(batch.map_err(failed)?);
-    }
-    write_partition(
-        out,
-        SLA_DETAIL,
-        review.info.quarter,
-        &review.info.run_id,
-        |file| {
-            let mut writer = parquet_writer(file, schema.clone())?;
-            for batch in &batches {
-                writer.write(batch).map_err(io_error)?;
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                let _ = staged.abandon(io_error(&e));
+                return Err(failed(e));
             }
-            writer.close().map_err(io_error)?;
-            Ok(())
-        },
-    )
+        };
+        if let Err(e) = writer.write(&batch) {
+            return Err(staged.abandon(io_error(e)));
+        }
+    }
+    if let Err(e) = writer.close() {
+        return Err(staged.abandon(io_error(e)));
+    }
+    staged.commit()
 }
 
 fn parquet_writer(file: File, schema: SchemaRef) -> Result<ArrowWriter<File>, std::io::Error> {
@@ -405,39 +400,57 @@ fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// Write `<out>/<table>/quarter=Q/part-0.parquet` through a staging folder, then swap it in.
-fn write_partition(
-    out: &Path,
-    table: &str,
-    quarter: Quarter,
-    run_id: &str,
-    write: impl FnOnce(File) -> Result<(), std::io::Error>,
-) -> Result<PathBuf, CatalogError> {
-    let partition = format!("quarter={quarter}");
-    let target = out.join(table).join(&partition);
-    let staging = out.join(".staging").join(run_id).join(table);
-    let at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CatalogError::Write { path, source }
-    };
-    let staged = staging.join(&partition);
-    std::fs::create_dir_all(&staged).map_err(at(&staged))?;
-    let file_path = staged.join("part-0.parquet");
-    let file = File::create(&file_path).map_err(at(&file_path))?;
-    write(file).map_err(at(&file_path))?;
-    File::open(&file_path)
-        .and_then(|f| f.sync_all())
-        .map_err(at(&file_path))?;
-    std::fs::create_dir_all(out.join(table)).map_err(at(&out.join(table)))?;
-    // Swap: the old partition moves aside, the new one takes its place, the old is removed.
-    let old = staging.join(format!("{partition}.old"));
-    if target.exists() {
-        std::fs::rename(&target, &old).map_err(at(&target))?;
+/// `<out>/<table>/quarter=Q/part-0.parquet` being written: rows go to a hidden temporary
+/// file in the partition folder (readers skip names starting with `.`), which one rename
+/// makes the partition's file — atomically replacing the previous one.
+struct StagedPartition {
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl StagedPartition {
+    fn create(
+        out: &Path,
+        table: &str,
+        quarter: Quarter,
+        run_id: &str,
+    ) -> Result<(StagedPartition, File), CatalogError> {
+        let dir = out.join(table).join(format!("quarter={quarter}"));
+        std::fs::create_dir_all(&dir).map_err(|source| CatalogError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let staged = StagedPartition {
+            tmp: dir.join(format!(".part-0.parquet.{run_id}.tmp")),
+            target: dir.join("part-0.parquet"),
+        };
+        let file = File::create(&staged.tmp).map_err(|source| CatalogError::Write {
+            path: staged.tmp.clone(),
+            source,
+        })?;
+        Ok((staged, file))
     }
-    std::fs::rename(&staged, &target).map_err(at(&target))?;
-    let _ = std::fs::remove_dir_all(out.join(".staging").join(run_id));
-    let _ = std::fs::remove_dir(out.join(".staging"));
-    Ok(target.join("part-0.parquet"))
+
+    /// Make the written file the partition's.
+    fn commit(self) -> Result<PathBuf, CatalogError> {
+        let failed = |source| CatalogError::Write {
+            path: self.target.clone(),
+            source,
+        };
+        File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(failed)?;
+        std::fs::rename(&self.tmp, &self.target).map_err(failed)?;
+        Ok(self.target.clone())
+    }
+
+    fn abandon(self, source: std::io::Error) -> CatalogError {
+        let _ = std::fs::remove_file(&self.tmp);
+        CatalogError::Write {
+            path: self.target,
+            source,
+        }
+    }
 }
 
 /// Write `bytes` to `path` through a temporary file beside it.
