@@ -11,7 +11,9 @@ WITH open_at_end AS (
     SELECT
         coalesce(t.team, '(none)') AS team,
         coalesce(t.channel, '(none)') AS channel,
-        coalesce(t.priority, '(none)') AS priority
+        coalesce(t.inbox, '(none)') AS inbox,
+        coalesce(t.priority, '(none)') AS priority,
+        coalesce(t.assignee, '(none)') AS agent
     FROM ticket_status_intervals i
     JOIN tickets t ON t.ticket_id = i.ticket_id AND t.source_system = i.source_system
     WHERE i.entered_at < $period_end
@@ -21,8 +23,10 @@ WITH open_at_end AS (
 SELECT
     team,
     channel,
+    inbox,
     priority,
+    agent,
     count(*) AS value,
     count(*) AS n
 FROM open_at_end
-GROUP BY GROUPING SETS ((), (team), (channel), (priority))
+GROUP BY GROUPING SETS ((), (team), (channel), (inbox), (priority), (agent))

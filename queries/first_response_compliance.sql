@@ -14,6 +14,7 @@ WITH clocks AS (
         coalesce(t.channel, '(none)') AS channel,
         coalesce(t.inbox, '(none)') AS inbox,
         coalesce(t.priority, '(none)') AS priority,
+        coalesce(t.assignee, '(none)') AS agent,
         s.stage = 'met' AS met,
         s.breached
     FROM ticket_sla s
@@ -27,10 +28,11 @@ SELECT
     channel,
     inbox,
     priority,
+    agent,
     CAST(count(*) FILTER (WHERE met) AS DOUBLE)
         / nullif(count(*) FILTER (WHERE met OR breached), 0) AS value,
     count(*) FILTER (WHERE met) AS numerator,
     count(*) FILTER (WHERE met OR breached) AS denominator,
     count(*) AS n
 FROM clocks
-GROUP BY GROUPING SETS ((), (team), (channel), (inbox), (priority))
+GROUP BY GROUPING SETS ((), (team), (channel), (inbox), (priority), (agent))

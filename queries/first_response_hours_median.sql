@@ -11,7 +11,9 @@ WITH clocks AS (
     SELECT
         coalesce(t.team, '(none)') AS team,
         coalesce(t.channel, '(none)') AS channel,
+        coalesce(t.inbox, '(none)') AS inbox,
         coalesce(t.priority, '(none)') AS priority,
+        coalesce(t.assignee, '(none)') AS agent,
         s.business_elapsed_seconds / 3600.0 AS hours
     FROM ticket_sla s
     JOIN tickets t ON t.ticket_id = s.ticket_id AND t.source_system = s.source_system
@@ -22,8 +24,10 @@ WITH clocks AS (
 SELECT
     team,
     channel,
+    inbox,
     priority,
+    agent,
     median(hours) AS value,
     count(*) AS n
 FROM clocks
-GROUP BY GROUPING SETS ((), (team), (channel), (priority))
+GROUP BY GROUPING SETS ((), (team), (channel), (inbox), (priority), (agent))

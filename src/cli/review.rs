@@ -114,7 +114,7 @@ pub async fn run(ws: &Workspace, args: ReviewArgs) -> Result<ExitCode> {
         None => folder,
     };
     let info = RunInfo {
-        run_id: run_id(computed_at, quarter),
+        run_id: kpi::catalog::review::run_id(computed_at, quarter),
         quarter,
         as_of: as_of.timestamp_micros(),
         computed_at: computed_at.timestamp_micros(),
@@ -135,23 +135,14 @@ pub async fn run(ws: &Workspace, args: ReviewArgs) -> Result<ExitCode> {
     drop(quarterly);
     bar.finish();
 
-    let mut written = results::write_results(&review, &out, args.lang)?;
-    if args.detail {
-        written
-            .push(results::write_detail(session.context(), &review, &review.period, &out).await?);
-    }
-    let suffix = match args.lang {
-        Lang::En => String::new(),
-        other => format!(".{}", other.tag()),
-    };
-    for (extension, text) in [
-        ("md", report::markdown(&review, args.lang)?),
-        ("html", report::html(&review, args.lang)?),
-    ] {
-        let path = out.join(format!("review-{quarter}{suffix}.{extension}"));
-        results::write_atomically(&path, text.as_bytes())?;
-        written.push(path);
-    }
+    let written = kpi::catalog::review::write_outputs(
+        &review,
+        session.context(),
+        &out,
+        args.lang,
+        args.detail,
+    )
+    .await?;
 
     let mut stdout = super::output::stdout();
     let running = review.kpis.iter().any(|k| k.pace.is_some());
@@ -192,21 +183,4 @@ pub async fn run(ws: &Workspace, args: ReviewArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// A run id that sorts by time: `20261129T144012Z-3fa9c1`.
-fn run_id(at: DateTime<Utc>, quarter: Quarter) -> String {
-    let noise = blake3::hash(
-        format!(
-            "{}:{}:{quarter}",
-            at.timestamp_nanos_opt().unwrap_or_default(),
-            std::process::id()
-        )
-        .as_bytes(),
-    );
-    format!(
-        "{}-{}",
-        at.format("%Y%m%dT%H%M%SZ"),
-        &noise.to_hex().as_str()[..6]
-    )
 }

@@ -145,6 +145,12 @@ async fn every_bundled_kpi_matches_its_hand_computed_value() {
         ("first_response_compliance", None, 4.0 / 6.0),
         ("first_response_compliance", Some(("team", "a")), 3.0 / 4.0),
         ("first_response_compliance", Some(("team", "b")), 1.0 / 2.0),
+        // ann: T1 and T5 met, T2 breached.
+        (
+            "first_response_compliance",
+            Some(("agent", "ann")),
+            2.0 / 3.0,
+        ),
         // Started in the week: met T1 T2 T8, breached T3 T4; T5 runs within target.
         ("resolution_compliance", None, 3.0 / 5.0),
         ("resolution_compliance", Some(("team", "a")), 1.0),
@@ -175,9 +181,11 @@ async fn every_bundled_kpi_matches_its_hand_computed_value() {
         ("resolution_hours_median", None, 4.0),
         ("resolution_hours_p90", None, 9.0 + 0.6 * 2.0),
         ("resolution_hours_median", Some(("team", "b")), 10.0),
+        ("resolution_hours_median", Some(("agent", "carl")), 0.5),
         // Open at the end: T4 (b) and T5 (a).
         ("backlog", None, 2.0),
         ("backlog", Some(("team", "a")), 1.0),
+        ("backlog", Some(("agent", "bob")), 1.0),
         // 5 tickets first resolved by 3 agents; br-sp has 44 business hours that week
         // (Mon–Thu 9 h, Fri 8 h).
         ("productivity", None, 5.0 / (3.0 * 44.0)),

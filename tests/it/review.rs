@@ -287,6 +287,7 @@ fn a_running_quarter_shows_its_pace_and_projection() {
             "2026-09-01T00:00:00Z",
             "--out",
             out.to_str().unwrap(),
+            "--detail",
         ],
     );
     assert_eq!(code, 0, "{err}");
@@ -315,6 +316,24 @@ fn a_running_quarter_shows_its_pace_and_projection() {
     assert!(projected.is_valid(row) && expected.is_valid(row));
     let md = std::fs::read_to_string(out.join("review-2026-Q3.md")).unwrap();
     assert!(md.contains("still running"), "{md}");
+    // --detail: the SLA clocks started in the quarter to date, with the ticket's attributes.
+    let detail = read_parquet(&out.join("sla_detail/quarter=2026-Q3/part-0.parquet"));
+    let rows: usize = detail.iter().map(|b| b.num_rows()).sum();
+    assert!(rows > 0);
+    let schema = detail[0].schema();
+    for column in ["ticket_id", "metric", "stage", "team", "assignee"] {
+        assert!(schema.field_with_name(column).is_ok(), "{column}");
+    }
+    let started = detail[0]
+        .column_by_name("started_at")
+        .unwrap()
+        .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+        .value(0);
+    let q3 = chrono::DateTime::parse_from_rfc3339("2026-07-01T03:00:00Z").unwrap();
+    assert!(
+        started >= q3.timestamp_micros(),
+        "clocks of the quarter only"
+    );
 }
 
 #[test]

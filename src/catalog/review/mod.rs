@@ -8,9 +8,13 @@ pub mod report;
 pub mod results;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::prelude::SessionContext;
+
 use super::kpis::{Catalog, Kpi};
+use super::locale::Lang;
 use super::quarterly::{target_specs, Quarterly};
 use super::run::{KpiResult, KpiRow, Period};
 use super::targets::{Ladder, Status, TargetSpec};
@@ -36,6 +40,55 @@ pub struct RunInfo {
     pub inputs: BTreeMap<String, String>,
     /// The run this one reproduces, for `--rerun`.
     pub rerun_of: Option<String>,
+}
+
+/// A run id that sorts by time: `20261129T144012Z-3fa9c1` (UTC, then six hex digits).
+pub fn run_id(at: chrono::DateTime<chrono::Utc>, quarter: Quarter) -> String {
+    let noise = blake3::hash(
+        format!(
+            "{}:{}:{quarter}",
+            at.timestamp_nanos_opt().unwrap_or_default(),
+            std::process::id()
+        )
+        .as_bytes(),
+    );
+    format!(
+        "{}-{}",
+        at.format("%Y%m%dT%H%M%SZ"),
+        &noise.to_hex().as_str()[..6]
+    )
+}
+
+/// Everything a review writes under `out` — the manifest and `kpi_results` partition, the
+/// `sla_detail` partition when `detail`, the Markdown summary and the HTML report (named
+/// `review-QUARTER[.LANG].md|html`) — and the paths written.
+pub async fn write_outputs(
+    review: &Review,
+    ctx: &SessionContext,
+    out: &Path,
+    lang: Lang,
+    detail: bool,
+) -> Result<Vec<PathBuf>, CatalogError> {
+    let mut written = results::write_results(review, out, lang)?;
+    if detail {
+        written.push(results::write_detail(ctx, review, &review.period, out).await?);
+    }
+    let suffix = match lang {
+        Lang::En => String::new(),
+        other => format!(".{}", other.tag()),
+    };
+    for (extension, text) in [
+        ("md", report::markdown(review, lang)?),
+        ("html", report::html(review, lang)?),
+    ] {
+        let path = out.join(format!(
+            "review-{}{suffix}.{extension}",
+            review.info.quarter
+        ));
+        results::write_atomically(&path, text.as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// Digests (BLAKE3) of what decides a review's numbers besides the tables: the configuration
