@@ -118,10 +118,7 @@ impl<'a> Quarterly<'a> {
         let mut actuals = Actuals::default();
         for spec in specs {
             let t = &spec.target;
-            let first = match t.baseline {
-                Baseline::Quarter(q) => q.min(t.start.previous()),
-                Baseline::Value(_) => t.start.previous(),
-            };
+            let first = first_needed(spec);
             let kpi = catalog.get(&t.kpi)?.clone();
             for quarter in first.through(through.min(finished)) {
                 if let Some(value) = self.run(&kpi, quarter).await?.and_then(KpiResult::value) {
@@ -143,14 +140,18 @@ impl<'a> Quarterly<'a> {
         let last = through.min(self.finished());
         specs
             .iter()
-            .map(|s| {
-                let first = match s.target.baseline {
-                    Baseline::Quarter(q) => q.min(s.target.start.previous()),
-                    Baseline::Value(_) => s.target.start.previous(),
-                };
-                first.count_to(last) as usize
-            })
+            .map(|s| first_needed(s).count_to(last) as usize)
             .sum()
+    }
+}
+
+/// The first quarter whose actual a KPI's ladder needs: its baseline quarter, or the quarter
+/// before its first target.
+fn first_needed(spec: &TargetSpec) -> Quarter {
+    let t = &spec.target;
+    match t.baseline {
+        Baseline::Quarter(q) => q.min(t.start.previous()),
+        Baseline::Value(_) => t.start.previous(),
     }
 }
 

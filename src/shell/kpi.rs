@@ -124,17 +124,7 @@ pub fn display_batch(
         }
     }
     let names = ["kpi", "period", "breakdown", "value", "of", "n"];
-    let schema = Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    );
-    let arrays: Vec<ArrayRef> = columns
-        .into_iter()
-        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
-        .collect();
-    RecordBatch::try_new(Arc::new(schema), arrays)
+    text_batch(&names, columns)
 }
 
 /// The catalog for people: name, unit, direction, title and where it comes from.
@@ -220,17 +210,7 @@ pub fn targets_display(
     let names = [
         "kpi", "quarter", "target", "actual", "status", "focus", "why",
     ];
-    let schema = Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    );
-    let arrays: Vec<ArrayRef> = columns
-        .into_iter()
-        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
-        .collect();
-    RecordBatch::try_new(Arc::new(schema), arrays)
+    text_batch(&names, columns)
 }
 
 /// The review table for people: KPI, actual, target, status, focus, change and trend (and
@@ -247,7 +227,7 @@ pub fn review_display(
     if running {
         names.extend([w.expected, w.projection]);
     }
-    let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
     for r in rows {
         let mut values = vec![
             r.name.clone(),
@@ -266,13 +246,21 @@ pub fn review_display(
             values.extend([r.expected.clone(), r.projection.clone()]);
         }
         for (column, value) in columns.iter_mut().zip(values) {
-            column.push(value);
+            column.push(Some(value));
         }
     }
+    text_batch(&names, columns)
+}
+
+/// A table of text columns named `names`, for printing.
+fn text_batch(
+    names: &[&str],
+    columns: impl IntoIterator<Item = Vec<Option<String>>>,
+) -> Result<RecordBatch, ArrowError> {
     let schema = Schema::new(
         names
             .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .map(|n| Field::new(*n, DataType::Utf8, true))
             .collect::<Vec<_>>(),
     );
     let arrays: Vec<ArrayRef> = columns
