@@ -3,12 +3,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use clap::Subcommand;
 use comfy_table::{presets, Table};
 
-use kpi::calendar::{format_utc, local_to_utc, utc_to_local, WallTime, MICROS};
+use kpi::calendar::{format_utc, local_to_utc, utc_to_local, MICROS};
+use kpi::shell::calendar::{days, wall, DaysError, MAX_DAYS};
 use kpi::workspace::Workspace;
 
 #[derive(Debug, Subcommand)]
@@ -38,9 +39,6 @@ pub enum CalendarCommand {
     },
 }
 
-/// Days `show` prints at most, to keep a typo in a year from flooding the terminal.
-const MAX_DAYS: i64 = 3_700;
-
 pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
     let mut out = super::output::stdout();
     let calendars = &ws.calendars;
@@ -64,41 +62,28 @@ pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
             let name = calendars.resolve(name.as_deref())?;
             let cal = calendars.calendar(name)?;
             let (from, to) = (parse_date(&from, "--from")?, parse_date(&to, "--to")?);
-            if to < from {
-                bail!("--to {to} is before --from {from}");
-            }
-            if (to - from).num_days() >= MAX_DAYS {
-                bail!("--from {from} --to {to} spans more than {MAX_DAYS} days; show a shorter period");
-            }
+            let days = days(cal, from, to).map_err(|e| match e {
+                DaysError::Backwards { from, to } => anyhow!("--to {to} is before --from {from}"),
+                DaysError::TooLong { from, to } => anyhow!(
+                    "--from {from} --to {to} spans more than {MAX_DAYS} days; show a shorter period"
+                ),
+            })?;
             writeln!(out, "calendar {name} ({})", cal.timezone().name())?;
             let mut table = Table::new();
             table.load_preset(presets::ASCII_MARKDOWN);
             table.set_header(["date", "day", "business hours (local)", "hours", "holiday"]);
-            let mut total = 0i64;
-            for date in from.iter_days().take_while(|d| *d <= to) {
-                let day = cal.day(date);
-                let micros: i64 = day.utc.iter().map(|(s, e)| e - s).sum();
-                total += micros;
-                let intervals = day
-                    .local
-                    .iter()
-                    .map(|&(s, e)| format!("{}-{}", wall(s), wall(e)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+            for day in &days {
                 table.add_row([
-                    date.to_string(),
-                    date.format("%a").to_string(),
-                    if intervals.is_empty() {
-                        "-".to_string()
-                    } else {
-                        intervals
-                    },
-                    format!("{:.2}", micros as f64 / 3.6e9),
-                    day.holiday.unwrap_or_default(),
+                    day.date.to_string(),
+                    day.date.format("%a").to_string(),
+                    day.intervals.clone(),
+                    format!("{:.2}", day.hours),
+                    day.holiday.clone().unwrap_or_default(),
                 ]);
             }
             writeln!(out, "{table}")?;
-            writeln!(out, "total: {:.2} business hours", total as f64 / 3.6e9)?;
+            let total: f64 = days.iter().map(|d| d.hours).sum();
+            writeln!(out, "total: {total:.2} business hours")?;
         }
         CalendarCommand::Between { name, start, end } => {
             let cal = calendars.calendar(&name)?;
@@ -132,12 +117,6 @@ pub fn run(ws: &Workspace, command: CalendarCommand) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn wall(seconds: u32) -> String {
-    WallTime::from_seconds(seconds)
-        .map(|w| w.to_string())
-        .unwrap_or_default()
 }
 
 fn parse_date(text: &str, flag: &str) -> Result<NaiveDate> {

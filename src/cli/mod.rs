@@ -50,7 +50,7 @@ enum Command {
     },
     /// Ingest help-desk exports into the workspace's tables through a [sources.NAME] mapping.
     Ingest(ingest::IngestArgs),
-    /// Run SQL against the workspace: -c SQL, -f FILE, or statements on standard input.
+    /// The SQL shell on a terminal; or run SQL from -c SQL, -f FILE, or standard input.
     Sql(sql::SqlArgs),
     /// Run saved KPI queries (the catalog: bundled and queries/*.sql) over a quarter or dates.
     Run(run::RunArgs),

@@ -1,4 +1,5 @@
-//! `kpi sql`: run statements from -c, -f or standard input.
+//! `kpi sql`: run statements from -c, -f or piped standard input, or the interactive shell on a
+//! terminal.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -9,8 +10,9 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 
 use kpi::session::{options::parse_as_of, Session};
+use kpi::shell::repl::Shell;
 use kpi::shell::{self, Format};
-use kpi::workspace::Workspace;
+use kpi::workspace::{Origin, Workspace};
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
@@ -42,6 +44,43 @@ pub struct SqlArgs {
     memory_limit: Option<usize>,
 }
 
+fn session(ws: &Workspace, args: &SqlArgs) -> Result<Session> {
+    let session = Session::builder(ws)
+        .url_tables(true)
+        .as_of(args.as_of)
+        .memory_limit(args.memory_limit.or(ws.config.memory_limit))
+        .build()?;
+    if let Err(e) = session.catalog() {
+        eprintln!("warning: {e}; kpi_catalog and kpi_targets are not available until it is fixed");
+    }
+    Ok(session)
+}
+
+/// The interactive shell, on a terminal without -c or -f.
+async fn interactive(ws: &Workspace, args: &SqlArgs) -> Result<ExitCode> {
+    if args.out.is_some() {
+        bail!(
+            "--out writes the result of -c or -f; in the shell, \\o FILE sends results to a file"
+        );
+    }
+    let session = session(ws, args)?;
+    let name = match ws.origin {
+        Origin::Bundled => "sample".to_string(),
+        _ => ws
+            .root()
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "workspace".to_string()),
+    };
+    let mut shell = Shell::new(session, &name, ws.calendars.clone(), ws.quarter_zone());
+    if args.format != Format::Table {
+        shell.settings_mut().format = args.format;
+    }
+    shell.run().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn as_of(value: &str) -> Result<DateTime<Utc>, String> {
     parse_as_of(value)?.ok_or_else(|| "give an instant; 'now' is the default".to_string())
 }
@@ -59,9 +98,7 @@ pub async fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
         (None, None) => {
             let mut stdin = std::io::stdin();
             if stdin.is_terminal() {
-                bail!(
-                    "no SQL given: pass -c 'SQL' or -f FILE, or pipe statements on standard input"
-                );
+                return interactive(ws, &args).await;
             }
             let mut sql = String::new();
             stdin
@@ -70,14 +107,7 @@ pub async fn run(ws: &Workspace, args: SqlArgs) -> Result<ExitCode> {
             sql
         }
     };
-    let session = Session::builder(ws)
-        .url_tables(true)
-        .as_of(args.as_of)
-        .memory_limit(args.memory_limit.or(ws.config.memory_limit))
-        .build()?;
-    if let Err(e) = session.catalog() {
-        eprintln!("warning: {e}; kpi_catalog and kpi_targets are not available until it is fixed");
-    }
+    let session = session(ws, &args)?;
     let mut out = super::output::stdout();
     let written =
         shell::run_sql(&session, &sql, args.format, &mut out, args.out.as_deref()).await?;

@@ -19,7 +19,7 @@ use super::Calendars;
 use crate::calendar::MICROS;
 
 const SYNTAX: &str = "business_add(ts, seconds [, calendar])";
-const PARAMS: Params = Params {
+pub(crate) const PARAMS: Params = Params {
     name: "business_add",
     syntax: SYNTAX,
     fixed: &[Arg::Timestamp, Arg::Amount],

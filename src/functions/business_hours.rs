@@ -14,7 +14,7 @@ use super::Calendars;
 use crate::calendar::Unit;
 
 const SYNTAX: &str = "business_hours(start, end [, calendar])";
-const PARAMS: Params = Params {
+pub(crate) const PARAMS: Params = Params {
     name: "business_hours",
     syntax: SYNTAX,
     fixed: &[Arg::Timestamp, Arg::Timestamp],

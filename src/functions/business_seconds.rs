@@ -13,7 +13,7 @@ use super::Calendars;
 use crate::calendar::{Unit, MICROS};
 
 const SYNTAX: &str = "business_seconds(start, end [, calendar])";
-const PARAMS: Params = Params {
+pub(crate) const PARAMS: Params = Params {
     name: "business_seconds",
     syntax: SYNTAX,
     fixed: &[Arg::Timestamp, Arg::Timestamp],

@@ -13,7 +13,7 @@ use super::args::{self, calendar_err, Arg, CalendarArg, Instants, Params};
 use super::Calendars;
 
 const SYNTAX: &str = "is_business_time(ts [, calendar])";
-const PARAMS: Params = Params {
+pub(crate) const PARAMS: Params = Params {
     name: "is_business_time",
     syntax: SYNTAX,
     fixed: &[Arg::Timestamp],

@@ -57,6 +57,19 @@ pub fn all(calendars: &Arc<CalendarRegistry>) -> Vec<ScalarUDF> {
     ]
 }
 
+/// Each business-time function's name and the 0-based position of its optional calendar
+/// argument (after its fixed arguments): what the shell completes with calendar names.
+pub fn calendar_arguments() -> [(&'static str, usize); 5] {
+    [
+        business_seconds::PARAMS,
+        business_hours::PARAMS,
+        business_add::PARAMS,
+        is_business_time::PARAMS,
+        next_business_open::PARAMS,
+    ]
+    .map(|p| (p.name, p.fixed.len()))
+}
+
 /// Register every business-time function in a session.
 pub fn register(ctx: &SessionContext, calendars: &Arc<CalendarRegistry>) {
     for udf in all(calendars) {

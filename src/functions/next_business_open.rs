@@ -12,7 +12,7 @@ use super::args::{self, calendar_err, utc_micros, Arg, CalendarArg, Instants, Pa
 use super::Calendars;
 
 const SYNTAX: &str = "next_business_open(ts [, calendar])";
-const PARAMS: Params = Params {
+pub(crate) const PARAMS: Params = Params {
     name: "next_business_open",
     syntax: SYNTAX,
     fixed: &[Arg::Timestamp],

@@ -93,6 +93,26 @@ impl DataFolder {
         Ok(versions)
     }
 
+    /// The version, file count and row count (from the log's statistics) of the Delta table
+    /// `name` of `dir`; `None` when `name` is not a Delta table there.
+    pub async fn delta_info(dir: &Path, name: &str) -> Option<(u64, usize, Option<usize>)> {
+        let folder = DataFolder {
+            dir: dir.to_path_buf(),
+            state: Weak::new(),
+            created: MemorySchemaProvider::new(),
+            pinned: BTreeMap::new(),
+        };
+        let Ok(Some(Entry::Delta(path))) = folder.find(name) else {
+            return None;
+        };
+        let table = delta::open(&path).await.ok()?;
+        Some((
+            table.version()?,
+            delta::file_count(&table),
+            delta::row_count(&table),
+        ))
+    }
+
     /// The tables of the folder, by name, sorted. A missing or unreadable folder has none.
     fn entries(&self) -> Vec<(String, Entry)> {
         let Ok(read) = std::fs::read_dir(&self.dir) else {

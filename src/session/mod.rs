@@ -12,6 +12,7 @@ pub mod options;
 mod stored;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -21,7 +22,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::datasource::MemTable;
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -160,6 +161,7 @@ impl SessionBuilder<'_> {
         }
         Ok(Session {
             ctx,
+            data_dir: self.workspace.config.data_dir.clone(),
             catalog: catalog.map_err(Arc::new),
             read_only: self.read_only,
             memory_limit: self.memory_limit,
@@ -167,10 +169,23 @@ impl SessionBuilder<'_> {
     }
 }
 
+/// What [`Session::table_info`] knows of a table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableInfo {
+    /// `table`, `view`, `Delta table`, …
+    pub kind: &'static str,
+    /// The number of rows, when known without reading the table.
+    pub rows: Option<usize>,
+    /// A Delta table's version and number of data files.
+    pub version: Option<u64>,
+    pub files: Option<usize>,
+}
+
 /// A long-lived session over a workspace.
 #[derive(Clone)]
 pub struct Session {
     ctx: SessionContext,
+    data_dir: PathBuf,
     catalog: Result<Arc<Catalog>, Arc<CatalogError>>,
     read_only: bool,
     memory_limit: Option<usize>,
@@ -244,6 +259,42 @@ impl Session {
             )),
             _ => err,
         }
+    }
+
+    /// The names of the tables and views of the workspace's schema: the data folder's tables,
+    /// the SLA views, the catalog's tables and what the session created.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names = self
+            .ctx
+            .catalog(CATALOG)
+            .and_then(|c| c.schema(SCHEMA))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// What kind of table `name` is, and what is known of its size without reading it.
+    pub async fn table_info(&self, name: &str) -> TableInfo {
+        let mut info = TableInfo::default();
+        if let Ok(provider) = self.ctx.table_provider(name).await {
+            info.kind = match provider.table_type() {
+                TableType::View => "view",
+                TableType::Temporary => "temporary table",
+                TableType::Base => "table",
+            };
+            if let Some(stats) = provider.statistics() {
+                info.rows = stats.num_rows.get_value().copied();
+            }
+        }
+        if let Some((version, files, rows)) = DataFolder::delta_info(&self.data_dir, name).await {
+            info.kind = "Delta table";
+            info.version = Some(version);
+            info.files = Some(files);
+            info.rows = rows.or(info.rows);
+        }
+        info
     }
 
     /// The current `kpi.*` settings.

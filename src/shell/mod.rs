@@ -1,11 +1,14 @@
 //! `kpi sql`: running SQL statements against a workspace session and printing their results.
 //!
-//! This module owns statement splitting, execution and result formats. It knows nothing of
-//! business time; the session it is given already has the functions and tables.
+//! This module owns statement splitting, execution and result formats, and the interactive
+//! shell ([`repl`]). It knows nothing of business time; the session it is given already has
+//! the functions and tables.
 
+pub mod calendar;
 mod format;
 pub mod kpi;
 pub mod out_file;
+pub mod repl;
 pub mod sla;
 
 use std::io::Write;

@@ -113,6 +113,17 @@ pub fn file_count(table: &DeltaTable) -> usize {
         .unwrap_or(0)
 }
 
+/// The number of rows in the table's current version, from the files' statistics in the log
+/// (nothing is read); `None` when a file has no row count.
+pub fn row_count(table: &DeltaTable) -> Option<usize> {
+    let snapshot = table.snapshot().ok()?;
+    snapshot
+        .log_data()
+        .iter()
+        .map(|file| file.num_records())
+        .sum::<Option<usize>>()
+}
+
 /// Where `table` lives in the data folder `data_dir`.
 pub fn table_path(data_dir: &Path, table: &Table) -> PathBuf {
     data_dir.join(table.name)

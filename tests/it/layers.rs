@@ -36,7 +36,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "workspace",
         ],
     ),
-    ("shell", &["tables", "session", "catalog"]),
+    (
+        "shell",
+        &[
+            "calendar",
+            "config",
+            "functions",
+            "names",
+            "tables",
+            "session",
+            "catalog",
+            "workspace",
+        ],
+    ),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -7,6 +7,7 @@ mod kpis;
 mod layers;
 mod review;
 mod session;
+mod shell;
 mod sla;
 mod slt;
 mod support;

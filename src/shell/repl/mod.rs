@@ -1,0 +1,428 @@
+//! The interactive `kpi sql` shell on a terminal: a line editor that knows the session
+//! ([`editor`], [`complete`]), meta commands ([`meta`]), results laid out for the terminal
+//! ([`display`], [`pager`]), a spinner and Ctrl-C for long queries ([`progress`]), and errors
+//! that point at the statement ([`errors`]).
+//!
+//! Statements run on the session this shell is given, which keeps its settings and the
+//! tables it created for the whole run; a failing or cancelled statement leaves it as it was.
+
+mod complete;
+mod display;
+mod editor;
+mod errors;
+mod meta;
+mod pager;
+mod progress;
+mod syntax;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono_tz::Tz;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::physical_plan::execute_stream;
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::StreamExt;
+use reedline::Signal;
+
+use crate::calendar::CalendarRegistry;
+use crate::session::Session;
+use crate::shell::{out_file, Format, Printer};
+
+pub use display::Expanded;
+pub use editor::history_path;
+pub use meta::{Command, COMMANDS};
+
+/// What the shell does after an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// The shell's own settings, changed by meta commands.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub timing: bool,
+    pub format: Format,
+    pub expanded: Expanded,
+    /// The pager command; `None`: off.
+    pub pager: Option<String>,
+    pub max_rows: usize,
+    /// Where results go instead of the screen.
+    pub out: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            timing: false,
+            format: Format::Table,
+            expanded: Expanded::Auto,
+            pager: Some(pager::default_command()),
+            max_rows: 1_000,
+            out: None,
+        }
+    }
+}
+
+/// Errors that end the shell (not those of statements, which it reports and survives).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplError {
+    /// The terminal could not be read.
+    #[error("cannot read the terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// An interactive shell over a session.
+pub struct Shell {
+    session: Session,
+    workspace: String,
+    calendars: Arc<CalendarRegistry>,
+    /// The time zone of quarters (`\kpi NAME QUARTER`).
+    zone: Tz,
+    vocabulary: Arc<complete::Vocabulary>,
+    settings: Settings,
+    /// The last SQL input, for `\e`.
+    last: Option<String>,
+    colour: bool,
+}
+
+impl Shell {
+    /// A shell over `session`; `workspace` names it in the banner and the prompt.
+    pub fn new(
+        session: Session,
+        workspace: &str,
+        calendars: Arc<CalendarRegistry>,
+        zone: Tz,
+    ) -> Shell {
+        let names = calendars.names().map(str::to_string).collect();
+        let vocabulary = Arc::new(complete::Vocabulary::new(&session, names));
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Shell {
+            session,
+            workspace: workspace.to_string(),
+            calendars,
+            zone,
+            vocabulary,
+            settings: Settings::default(),
+            last: None,
+            colour,
+        }
+    }
+
+    /// The shell's settings, to start from other than the defaults.
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+
+    /// The one-line banner: the workspace, its tables, how to get help.
+    pub fn banner(&self) -> String {
+        let mut tables = self.vocabulary.tables();
+        // The ticket tables and views first: what most questions start from.
+        tables.sort_by_key(|t| (!t.starts_with("ticket"), t.clone()));
+        let (width, _) = self.terminal_size();
+        let head = format!(
+            "kpi {} · workspace {} · tables: ",
+            env!("CARGO_PKG_VERSION"),
+            self.workspace
+        );
+        let tail = " · \\? for help, \\q to quit";
+        // As many table names as fit one line, then how many more there are.
+        let mut shown = tables.len();
+        let line = |shown: usize| {
+            let more = match tables.len() - shown {
+                0 => String::new(),
+                n if shown == 0 => format!("{n}"),
+                n => format!(" and {n} more"),
+            };
+            format!("{head}{}{more}{tail}", tables[..shown].join(", "))
+        };
+        while shown > 0 && line(shown).chars().count() > width {
+            shown -= 1;
+        }
+        line(shown)
+    }
+
+    /// Read and run inputs until `\q`, `exit` or Ctrl-D.
+    pub async fn run(mut self) -> Result<(), ReplError> {
+        let (mut editor, warning) = editor::build(Arc::clone(&self.vocabulary), self.colour);
+        let prompt = editor::ShellPrompt {
+            workspace: self.workspace.clone(),
+        };
+        // From now on Ctrl-C outside the editor is the shell's to handle (it cancels what
+        // runs; see `run_sql`), never the end of the process.
+        let _interrupts =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        println!("{}", self.banner());
+        if let Some(warning) = warning {
+            self.note(&format!("warning: {warning}"));
+        }
+        loop {
+            // The editor blocks its thread; completion may wait on the runtime for a schema.
+            let signal = tokio::task::block_in_place(|| editor.read_line(&prompt))?;
+            let flow = match signal {
+                Signal::Success(text) => self.input(&text).await,
+                Signal::CtrlD => Flow::Quit,
+                // Ctrl-C at the prompt drops the line being typed, as in psql.
+                _ => Flow::Continue,
+            };
+            if flow == Flow::Quit {
+                break;
+            }
+        }
+        let _ = editor.sync_history();
+        Ok(())
+    }
+
+    /// Run one input: a meta command, `exit`/`quit`, or SQL statements.
+    pub async fn input(&mut self, text: &str) -> Flow {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Flow::Continue;
+        }
+        if syntax::is_exit(trimmed) {
+            return Flow::Quit;
+        }
+        if trimmed.starts_with('\\') {
+            // A meta command may run queries too (`\kpi`, `\sla`): Ctrl-C stops it.
+            return tokio::select! {
+                biased;
+                flow = self.meta(trimmed) => flow,
+                _ = tokio::signal::ctrl_c() => {
+                    self.error("cancelled", None);
+                    Flow::Continue
+                }
+            };
+        }
+        self.last = Some(trimmed.to_string());
+        self.run_sql(text).await;
+        Flow::Continue
+    }
+
+    /// Run the statements of `sql` in order, stopping at the first that fails or is
+    /// cancelled (Ctrl-C).
+    async fn run_sql(&mut self, sql: &str) {
+        let statements = match DFParser::parse_sql_with_dialect(sql, &GenericDialect {}) {
+            Ok(statements) => statements,
+            Err(e) => {
+                self.report(e, sql, None);
+                return;
+            }
+        };
+        let of = statements.len();
+        for (i, statement) in statements.into_iter().enumerate() {
+            let started = Instant::now();
+            let outcome = tokio::select! {
+                biased;
+                result = self.statement(statement, started) => Some(result),
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            match outcome {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    self.report(e, sql, (of > 1).then_some((i + 1, of)));
+                    break;
+                }
+                None => {
+                    self.error(
+                        &format!("cancelled after {:.1} s", started.elapsed().as_secs_f64()),
+                        None,
+                    );
+                    break;
+                }
+            }
+        }
+        self.vocabulary.refresh();
+    }
+
+    /// Plan, run and show one statement.
+    async fn statement(
+        &mut self,
+        statement: Statement,
+        started: Instant,
+    ) -> Result<(), DataFusionError> {
+        let plan = self.session.plan(statement).await?;
+        let ctx = self.session.context();
+        let df = ctx.execute_logical_plan(plan).await?;
+        let schema = df.schema().inner().clone();
+        let task = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        let progress = progress::Progress::start(Arc::clone(&physical), started);
+        let counter = Arc::clone(&progress.rows);
+        let stream = execute_stream(physical, task)?.inspect(move |batch| {
+            if let Ok(batch) = batch {
+                counter.fetch_add(batch.num_rows(), Ordering::Relaxed);
+            }
+        });
+        let mut stream = Box::pin(stream);
+        if let Some(file) = self.settings.out.clone() {
+            let rows = out_file::write_file(&file, schema, stream)
+                .await
+                .map_err(|e| match e {
+                    out_file::OutFileError::Query(e) => e,
+                    other => DataFusionError::External(Box::new(other)),
+                })?;
+            progress.stop();
+            self.note(&format!("wrote {rows} rows to {}", file.display()));
+            self.footer(rows, started);
+            return Ok(());
+        }
+        if schema.fields().is_empty() {
+            while let Some(batch) = stream.next().await {
+                batch?;
+            }
+            progress.stop();
+            if self.settings.timing {
+                self.note(&format!("done in {}", elapsed(started)));
+            }
+            return Ok(());
+        }
+        let (text, rows) = match self.settings.format {
+            Format::Table => {
+                let mut grid = display::Grid::new(&schema);
+                let (mut kept, mut more) = (0, 0);
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    let take = (self.settings.max_rows - kept).min(batch.num_rows());
+                    grid.push(&batch, take)?;
+                    kept += take;
+                    more += batch.num_rows() - take;
+                }
+                progress.stop();
+                let (width, _) = self.terminal_size();
+                (
+                    grid.render(width, self.settings.expanded, more),
+                    kept + more,
+                )
+            }
+            format => {
+                let mut out = Vec::new();
+                let mut printer = Printer::new(schema, format, &mut out);
+                let mut rows = 0;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    rows += batch.num_rows();
+                    printer
+                        .batch(&batch)
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                }
+                printer
+                    .finish()
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                progress.stop();
+                (String::from_utf8_lossy(&out).into_owned(), rows)
+            }
+        };
+        self.page(&text);
+        self.footer(rows, started);
+        Ok(())
+    }
+
+    /// Show a small result (of a meta command) as the shell shows query results.
+    fn show_batch(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        let mut grid = display::Grid::new(&batch.schema());
+        grid.push(batch, usize::MAX).map_err(|e| e.to_string())?;
+        let (width, _) = self.terminal_size();
+        let text = grid.render(width, self.settings.expanded, 0);
+        self.page(&text);
+        Ok(())
+    }
+
+    /// `3 rows`, with the elapsed time when `\timing` is on.
+    fn footer(&mut self, rows: usize, started: Instant) {
+        let mut line = format!(
+            "{} row{}",
+            progress::thousands(rows),
+            if rows == 1 { "" } else { "s" }
+        );
+        if self.settings.timing {
+            line.push_str(&format!(" in {}", elapsed(started)));
+        }
+        self.print(&format!("{line}\n"));
+    }
+
+    /// Print `text` on standard output, through the pager when it is on and `text` does not
+    /// fit the terminal.
+    fn page(&mut self, text: &str) {
+        let (columns, rows) = self.terminal_size();
+        if let Some(command) = &self.settings.pager {
+            if std::io::stdout().is_terminal() && pager::needed(text, rows, columns) {
+                match tokio::task::block_in_place(|| pager::show(command, text)) {
+                    Ok(()) => return,
+                    Err(e) => self.note(&format!(
+                        "warning: cannot start the pager '{command}': {e}; \\pager off turns it off"
+                    )),
+                }
+            }
+        }
+        self.print(text);
+    }
+
+    fn print(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// A message about the shell itself, on standard error.
+    fn note(&self, text: &str) {
+        eprintln!("{text}");
+    }
+
+    /// An error on standard error, with a caret under `at` (a byte range of `sql`).
+    fn error(&self, message: &str, at: Option<(&str, (usize, usize))>) {
+        let label = if self.colour {
+            "\x1b[1;31merror:\x1b[0m"
+        } else {
+            "error:"
+        };
+        eprintln!("{label} {message}");
+        if let Some((sql, at)) = at {
+            eprintln!("{}", errors::caret(sql, at));
+        }
+    }
+
+    /// Report the error of running `sql` (statement `index` of `of` when several).
+    fn report(&self, err: DataFusionError, sql: &str, index: Option<(usize, usize)>) {
+        let tables = self.vocabulary.tables();
+        let functions = self.vocabulary.function_names();
+        let explained = errors::explain(
+            &self.session.explain_error(err),
+            sql,
+            &errors::Known {
+                tables: &tables,
+                functions: &functions,
+            },
+        );
+        let message = match index {
+            Some((i, of)) => format!("statement {i} of {of}: {}", explained.message),
+            None => explained.message,
+        };
+        self.error(&message, explained.at.map(|at| (sql, at)));
+    }
+
+    /// The terminal's width and height (of standard output); a wide default elsewhere.
+    fn terminal_size(&self) -> (usize, usize) {
+        match crossterm::terminal::size() {
+            Ok((w, h)) if w > 0 && h > 0 && std::io::stdout().is_terminal() => {
+                (usize::from(w), usize::from(h))
+            }
+            _ => (usize::MAX / 4, usize::MAX / 4),
+        }
+    }
+}
+
+fn elapsed(started: Instant) -> String {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
