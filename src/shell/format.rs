@@ -40,35 +40,35 @@ pub enum OutputError {
 const PAGE_ROWS: usize = 1_000;
 
 /// Prints one statement's result batch by batch in a [`Format`].
-pub struct Printer<'a> {
-    sink: Sink<'a>,
+pub struct Printer<W: Write> {
+    sink: Sink<W>,
 }
 
 /// Where a result goes, with what its format keeps between batches.
-enum Sink<'a> {
+enum Sink<W: Write> {
     /// A statement without result columns (DDL): nothing to print.
     Nothing,
-    Table(TablePages<'a>),
+    Table(TablePages<W>),
     /// The header is written with the first batch (the schema: for a result without any).
-    Csv(Box<csv::Writer<&'a mut dyn Write>>, SchemaRef),
+    Csv(Box<csv::Writer<W>>, SchemaRef),
     /// One array across all batches.
-    Json(json::ArrayWriter<&'a mut dyn Write>),
-    Ndjson(json::LineDelimitedWriter<&'a mut dyn Write>),
+    Json(json::ArrayWriter<W>),
+    Ndjson(json::LineDelimitedWriter<W>),
 }
 
 /// The table format, a page of rows at a time.
-struct TablePages<'a> {
+struct TablePages<W: Write> {
     schema: SchemaRef,
-    out: &'a mut dyn Write,
+    out: W,
     /// Rows waiting for the next page.
     page: Vec<RecordBatch>,
     /// The content width of each column of the pages printed so far (none yet: empty).
     widths: Vec<u16>,
 }
 
-impl<'a> Printer<'a> {
+impl<W: Write> Printer<W> {
     /// Start printing a result with `schema` to `out`.
-    pub fn new(schema: SchemaRef, format: Format, out: &'a mut dyn Write) -> Printer<'a> {
+    pub fn new(schema: SchemaRef, format: Format, out: W) -> Printer<W> {
         let sink = if schema.fields().is_empty() {
             Sink::Nothing
         } else {
@@ -109,7 +109,7 @@ impl<'a> Printer<'a> {
 
     /// End the result.
     pub fn finish(self) -> Result<(), OutputError> {
-        let out = match self.sink {
+        let mut out = match self.sink {
             Sink::Nothing => return Ok(()),
             Sink::Table(mut pages) => {
                 pages.flush()?;
@@ -122,7 +122,7 @@ impl<'a> Printer<'a> {
             }
             Sink::Json(mut writer) => {
                 writer.finish()?;
-                let out = writer.into_inner();
+                let mut out = writer.into_inner();
                 writeln!(out)?;
                 out
             }
@@ -136,7 +136,7 @@ impl<'a> Printer<'a> {
     }
 }
 
-impl TablePages<'_> {
+impl<W: Write> TablePages<W> {
     /// Lay out the held rows. Later pages keep the columns of the first, without its header,
     /// so the whole result reads as one table; a page whose values need wider columns starts
     /// again with a header at the new widths. A result without rows prints its header.

@@ -88,7 +88,7 @@ pub async fn run_sql(
                 })?;
             return Ok(Some(rows));
         }
-        let mut printer = Printer::new(schema, format, out);
+        let mut printer = Printer::new(schema, format, &mut *out);
         while let Some(batch) = stream.next().await {
             printer.batch(&batch.map_err(wrap)?)?;
         }

@@ -234,12 +234,12 @@ fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>> {
 /// Print the timeline of ticket `ticket` (of source `source_system`, or every source that
 /// has that id): its attributes and policy, its status stays with business time and pauses,
 /// and each SLA clock with its due time and stage.
-pub async fn show(
+pub async fn show<W: Write>(
     session: &Session,
     ticket: &str,
     source_system: Option<&str>,
     colour: bool,
-    out: &mut dyn Write,
+    out: &mut W,
 ) -> Result<(), SlaScreenError> {
     let ctx = session.context();
     let mut key = col("ticket_id").eq(lit(ticket));

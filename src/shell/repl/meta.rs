@@ -11,7 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::config::ConfigOptions;
 
 use super::display::Expanded;
-use super::{Flow, Shell};
+use super::{Flow, Ran, Shell};
 use crate::calendar::Quarter;
 use crate::catalog::locale::Lang;
 use crate::catalog::{run_kpi, Period};
@@ -367,14 +367,20 @@ impl Shell {
         };
         let period = Period::quarter(quarter, &self.zone);
         let started = std::time::Instant::now();
-        let result = run_kpi(
-            self.session.context(),
-            kpi,
-            &period,
-            as_of.timestamp_micros(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let (session, running) = (self.session.clone(), Arc::clone(kpi));
+        let result = self
+            .cancellable(async move {
+                run_kpi(
+                    session.context(),
+                    &running,
+                    &period,
+                    as_of.timestamp_micros(),
+                )
+                .await
+            })
+            .await
+            .ok_or("cancelled")?
+            .map_err(|e| e.to_string())?;
         let batch = crate::shell::kpi::display_batch(std::slice::from_ref(&result), None, Lang::En)
             .map_err(|e| e.to_string())?;
         self.print(&format!("{} · {quarter}\n", kpi.name()));
@@ -434,16 +440,18 @@ impl Shell {
         let Some(ticket) = args.first() else {
             return Err("\\sla needs a TICKET id".into());
         };
-        let mut out = Vec::new();
-        crate::shell::sla::show(
-            &self.session,
-            ticket,
-            args.get(1).map(String::as_str),
-            self.colour,
-            &mut out,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let (session, ticket) = (self.session.clone(), ticket.clone());
+        let (source, colour) = (args.get(1).cloned(), self.colour);
+        let out = self
+            .cancellable(async move {
+                let mut out = Vec::new();
+                crate::shell::sla::show(&session, &ticket, source.as_deref(), colour, &mut out)
+                    .await
+                    .map(|()| out)
+            })
+            .await
+            .ok_or("cancelled")?
+            .map_err(|e| e.to_string())?;
         self.page(&String::from_utf8_lossy(&out));
         Ok(())
     }
@@ -606,8 +614,11 @@ impl Shell {
             }
             sql.push_str(line);
             sql.push('\n');
-            if super::syntax::is_complete(&sql) {
-                self.run_sql(&std::mem::take(&mut sql)).await;
+            // Ctrl-C stops the whole file, not only its running statement.
+            if super::syntax::is_complete(&sql)
+                && self.run_sql(&std::mem::take(&mut sql)).await == Ran::Cancelled
+            {
+                return Ok(());
             }
         }
         if !sql.trim().is_empty() {

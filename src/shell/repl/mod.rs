@@ -13,26 +13,25 @@ mod errors;
 mod meta;
 mod pager;
 mod progress;
+mod run;
 mod syntax;
+mod terminal;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono_tz::Tz;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
-use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use futures::StreamExt;
 use reedline::Signal;
 
 use crate::calendar::CalendarRegistry;
 use crate::session::Session;
-use crate::shell::{out_file, Format, Printer};
+use crate::shell::Format;
 
 pub use display::Expanded;
 pub use editor::history_path;
@@ -43,6 +42,15 @@ pub use meta::{Command, COMMANDS};
 pub enum Flow {
     Continue,
     Quit,
+}
+
+/// How the statements of one input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Done,
+    Failed,
+    /// Ctrl-C stopped one.
+    Cancelled,
 }
 
 /// The shell's own settings, changed by meta commands.
@@ -91,6 +99,18 @@ pub struct Shell {
     /// The last SQL input, for `\e`.
     last: Option<String>,
     colour: bool,
+    /// The runtime statements run on (see [`Shell::cancellable`]); none if it could not be
+    /// started, and then statements run on the caller's.
+    queries: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        // A runtime cannot be dropped where blocking is not allowed (inside the caller's).
+        if let Some(queries) = self.queries.take() {
+            queries.shutdown_background();
+        }
+    }
 }
 
 impl Shell {
@@ -113,6 +133,7 @@ impl Shell {
             settings: Settings::default(),
             last: None,
             colour,
+            queries: query_runtime(),
         }
     }
 
@@ -190,15 +211,7 @@ impl Shell {
             return Flow::Quit;
         }
         if trimmed.starts_with('\\') {
-            // A meta command may run queries too (`\kpi`, `\sla`): Ctrl-C stops it.
-            return tokio::select! {
-                biased;
-                flow = self.meta(trimmed) => flow,
-                _ = tokio::signal::ctrl_c() => {
-                    self.error("cancelled", None);
-                    Flow::Continue
-                }
-            };
+            return self.meta(trimmed).await;
         }
         self.last = Some(trimmed.to_string());
         self.run_sql(text).await;
@@ -207,26 +220,23 @@ impl Shell {
 
     /// Run the statements of `sql` in order, stopping at the first that fails or is
     /// cancelled (Ctrl-C).
-    async fn run_sql(&mut self, sql: &str) {
+    async fn run_sql(&mut self, sql: &str) -> Ran {
         let statements = match DFParser::parse_sql_with_dialect(sql, &GenericDialect {}) {
             Ok(statements) => statements,
             Err(e) => {
                 self.report(e, sql, None);
-                return;
+                return Ran::Failed;
             }
         };
         let of = statements.len();
+        let mut ran = Ran::Done;
         for (i, statement) in statements.into_iter().enumerate() {
             let started = Instant::now();
-            let outcome = tokio::select! {
-                biased;
-                result = self.statement(statement, started) => Some(result),
-                _ = tokio::signal::ctrl_c() => None,
-            };
-            match outcome {
+            match self.statement(statement, started).await {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
                     self.report(e, sql, (of > 1).then_some((i + 1, of)));
+                    ran = Ran::Failed;
                     break;
                 }
                 None => {
@@ -234,94 +244,89 @@ impl Shell {
                         &format!("cancelled after {:.1} s", started.elapsed().as_secs_f64()),
                         None,
                     );
+                    ran = Ran::Cancelled;
                     break;
                 }
             }
         }
         self.vocabulary.refresh();
+        ran
     }
 
-    /// Plan, run and show one statement.
+    /// Plan, run and show one statement; `None` when Ctrl-C cancelled it.
     async fn statement(
         &mut self,
         statement: Statement,
         started: Instant,
-    ) -> Result<(), DataFusionError> {
-        let plan = self.session.plan(statement).await?;
-        let ctx = self.session.context();
-        let df = ctx.execute_logical_plan(plan).await?;
-        let schema = df.schema().inner().clone();
-        let task = Arc::new(df.task_ctx());
-        let physical = df.create_physical_plan().await?;
-        let progress = progress::Progress::start(Arc::clone(&physical), started);
-        let counter = Arc::clone(&progress.rows);
-        let stream = execute_stream(physical, task)?.inspect(move |batch| {
-            if let Ok(batch) = batch {
-                counter.fetch_add(batch.num_rows(), Ordering::Relaxed);
-            }
-        });
-        let mut stream = Box::pin(stream);
-        if let Some(file) = self.settings.out.clone() {
-            let rows = out_file::write_file(&file, schema, stream)
-                .await
-                .map_err(|e| match e {
-                    out_file::OutFileError::Query(e) => e,
-                    other => DataFusionError::External(Box::new(other)),
-                })?;
-            progress.stop();
-            self.note(&format!("wrote {rows} rows to {}", file.display()));
-            self.footer(rows, started);
-            return Ok(());
-        }
-        if schema.fields().is_empty() {
-            while let Some(batch) = stream.next().await {
-                batch?;
-            }
-            progress.stop();
-            if self.settings.timing {
-                self.note(&format!("done in {}", elapsed(started)));
-            }
-            return Ok(());
-        }
-        let (text, rows) = match self.settings.format {
-            Format::Table => {
-                let mut grid = display::Grid::new(&schema);
-                let (mut kept, mut more) = (0, 0);
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    let take = (self.settings.max_rows - kept).min(batch.num_rows());
-                    grid.push(&batch, take)?;
-                    kept += take;
-                    more += batch.num_rows() - take;
-                }
-                progress.stop();
-                let (width, _) = self.terminal_size();
-                (
-                    grid.render(width, self.settings.expanded, more),
-                    kept + more,
-                )
-            }
-            format => {
-                let mut out = Vec::new();
-                let mut printer = Printer::new(schema, format, &mut out);
-                let mut rows = 0;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    rows += batch.num_rows();
-                    printer
-                        .batch(&batch)
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                }
-                printer
-                    .finish()
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                progress.stop();
-                (String::from_utf8_lossy(&out).into_owned(), rows)
-            }
+    ) -> Option<Result<(), DataFusionError>> {
+        let wanted = run::Wanted {
+            format: self.settings.format,
+            expanded: self.settings.expanded,
+            max_rows: self.settings.max_rows,
+            width: self.terminal_size().0,
+            out: self.settings.out.clone(),
         };
-        self.page(&text);
-        self.footer(rows, started);
-        Ok(())
+        let progress = progress::Progress::new();
+        let work = run::execute(
+            self.session.clone(),
+            statement,
+            wanted,
+            started,
+            progress.clone(),
+        );
+        let done = self.cancellable(work).await;
+        progress.stop();
+        let outcome = match done? {
+            Ok(outcome) => outcome,
+            Err(e) => return Some(Err(e)),
+        };
+        match outcome {
+            run::Outcome::Done => {
+                if self.settings.timing {
+                    self.note(&format!("done in {}", elapsed(started)));
+                }
+            }
+            run::Outcome::Written { rows, file } => {
+                self.note(&format!("wrote {rows} rows to {}", file.display()));
+                self.footer(rows, started);
+            }
+            run::Outcome::Text { text, rows } => {
+                self.page(&text);
+                self.footer(rows, started);
+            }
+        }
+        Some(Ok(()))
+    }
+
+    /// Run `work` on the query runtime until it ends or Ctrl-C cancels it (`None`). The
+    /// shell's own runtime stays free while a query keeps every core busy, so Ctrl-C and the
+    /// spinner answer at once; a cancelled query is dropped at its next yield.
+    pub(super) async fn cancellable<T: Send + 'static>(
+        &mut self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let Some(queries) = &self.queries else {
+            return Some(work.await);
+        };
+        let _quiet = terminal::Unechoed::new();
+        let mut job = queries.spawn(work);
+        tokio::select! {
+            biased;
+            done = &mut job => match done {
+                Ok(value) => Some(value),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => None,
+            },
+            _ = tokio::signal::ctrl_c() => {
+                job.abort();
+                // An operator that does not yield keeps its thread until it does: leave it
+                // to finish on the old runtime, and run what comes next on a new one.
+                if let Some(old) = std::mem::replace(&mut self.queries, query_runtime()) {
+                    old.shutdown_background();
+                }
+                None
+            }
+        }
     }
 
     /// Show a small result (of a meta command) as the shell shows query results.
@@ -416,6 +421,15 @@ impl Shell {
             _ => (usize::MAX / 4, usize::MAX / 4),
         }
     }
+}
+
+/// The runtime statements run on.
+fn query_runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name("kpi-query")
+        .enable_all()
+        .build()
+        .ok()
 }
 
 fn elapsed(started: Instant) -> String {

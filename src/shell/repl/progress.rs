@@ -8,50 +8,92 @@ use std::time::{Duration, Instant};
 
 use datafusion::physical_plan::ExecutionPlan;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parking_lot::Mutex;
 
 /// How long a query runs before the spinner shows.
 const DELAY: Duration = Duration::from_secs(1);
 
-/// The spinner of one running statement; it disappears when dropped (finished or cancelled).
+/// How often the spinner turns.
+const TICK: Duration = Duration::from_millis(120);
+
+/// The spinner of one running statement. It ticks on a thread of its own, so that a query
+/// keeping every core busy still shows its progress; [`Progress::stop`] clears it for good,
+/// whether the statement ended or was cancelled while a thread still runs it.
+#[derive(Clone)]
 pub struct Progress {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     bar: ProgressBar,
-    task: tokio::task::JoinHandle<()>,
+    /// Set when the statement ends; held while the spinner draws, so that it never draws
+    /// again once cleared.
+    stopped: Mutex<bool>,
     /// Result rows produced so far.
-    pub rows: Arc<AtomicUsize>,
+    rows: AtomicUsize,
 }
 
 impl Progress {
-    pub fn start(plan: Arc<dyn ExecutionPlan>, started: Instant) -> Progress {
+    pub fn new() -> Progress {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         let style = ProgressStyle::with_template("{spinner} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         bar.set_style(style);
-        let rows = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn({
-            let (bar, rows) = (bar.clone(), Arc::clone(&rows));
-            async move {
-                tokio::time::sleep(DELAY.saturating_sub(started.elapsed())).await;
-                bar.set_draw_target(ProgressDrawTarget::stderr());
-                loop {
-                    bar.set_message(message(&plan, started, rows.load(Ordering::Relaxed)));
-                    bar.tick();
-                    tokio::time::sleep(Duration::from_millis(120)).await;
-                }
-            }
-        });
-        Progress { bar, task, rows }
+        Progress {
+            inner: Arc::new(Inner {
+                bar,
+                stopped: Mutex::new(false),
+                rows: AtomicUsize::new(0),
+            }),
+        }
     }
 
-    /// Clear the spinner (before printing).
+    /// Watch `plan` run: from about a second after `started`, show the spinner.
+    pub fn watch(&self, plan: Arc<dyn ExecutionPlan>, started: Instant) {
+        let inner = Arc::clone(&self.inner);
+        // Without a thread there is no spinner; the query runs all the same.
+        let _ = std::thread::Builder::new()
+            .name("kpi-progress".into())
+            .spawn(move || {
+                let mut shown = false;
+                loop {
+                    std::thread::sleep(TICK);
+                    let stopped = inner.stopped.lock();
+                    if *stopped {
+                        return;
+                    }
+                    if started.elapsed() < DELAY {
+                        continue;
+                    }
+                    if !shown {
+                        inner.bar.set_draw_target(ProgressDrawTarget::stderr());
+                        shown = true;
+                    }
+                    let rows = inner.rows.load(Ordering::Relaxed);
+                    inner.bar.set_message(message(&plan, started, rows));
+                    inner.bar.tick();
+                }
+            });
+    }
+
+    /// Count result rows.
+    pub fn add_rows(&self, rows: usize) {
+        self.inner.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// Clear the spinner for good (before printing).
     pub fn stop(&self) {
-        self.task.abort();
-        self.bar.finish_and_clear();
+        let mut stopped = self.inner.stopped.lock();
+        if !*stopped {
+            *stopped = true;
+            self.inner.bar.finish_and_clear();
+        }
     }
 }
 
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.stop();
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress::new()
     }
 }
 
