@@ -145,8 +145,14 @@ impl Shell {
     /// The one-line banner: the workspace, its tables, how to get help.
     pub fn banner(&self) -> String {
         let mut tables = self.vocabulary.tables();
-        // The ticket tables and views first: what most questions start from.
-        tables.sort_by_key(|t| (!t.starts_with("ticket"), t.clone()));
+        // What most questions start from first.
+        const FIRST: [&str; 4] = ["tickets", "ticket_sla", "ticket_events", "kpi_results"];
+        tables.sort_by_key(|t| {
+            (
+                FIRST.iter().position(|f| f == t).unwrap_or(FIRST.len()),
+                t.clone(),
+            )
+        });
         let (width, _) = self.terminal_size();
         let head = format!(
             "kpi {} · workspace {} · tables: ",
@@ -159,8 +165,8 @@ impl Shell {
         let line = |shown: usize| {
             let more = match tables.len() - shown {
                 0 => String::new(),
-                n if shown == 0 => format!("{n}"),
-                n => format!(" and {n} more"),
+                n if shown == 0 => format!("{n} (\\d lists them)"),
+                n => format!(", +{n} more"),
             };
             format!("{head}{}{more}{tail}", tables[..shown].join(", "))
         };
