@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::{local_to_utc, CalendarError};
@@ -44,6 +44,11 @@ impl Quarter {
     }
 
     /// The quarter a date falls in.
+    /// The quarter that `instant` falls in, read in `zone`.
+    pub fn at(instant: DateTime<Utc>, zone: &Tz) -> Quarter {
+        Quarter::containing(instant.with_timezone(zone).date_naive())
+    }
+
     pub fn containing(date: NaiveDate) -> Quarter {
         Quarter {
             ordinal: date.year() * 4 + (date.month0() / 3) as i32,

@@ -63,10 +63,8 @@ impl<'a> Quarterly<'a> {
 
     /// The quarter the as-of instant falls in (in the quarters' zone).
     pub fn current(&self) -> Quarter {
-        let date = DateTime::from_timestamp_micros(self.as_of)
-            .map(|t| t.with_timezone(&self.zone).date_naive())
-            .unwrap_or_default();
-        Quarter::containing(date)
+        let instant = DateTime::from_timestamp_micros(self.as_of).unwrap_or_default();
+        Quarter::at(instant, &self.zone)
     }
 
     /// The last quarter that had ended at the as-of instant.

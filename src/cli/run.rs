@@ -85,10 +85,7 @@ pub async fn run(ws: &Workspace, args: RunArgs) -> Result<ExitCode> {
     let period = match (args.quarter, args.from, args.to) {
         (_, Some(from), Some(to)) => Period::dates(from, to, &zone)?,
         (Some(q), _, _) => Period::quarter(q, &zone),
-        _ => Period::quarter(
-            Quarter::containing(as_of.with_timezone(&zone).date_naive()),
-            &zone,
-        ),
+        _ => Period::quarter(Quarter::at(as_of, &zone), &zone),
     };
     let mut results = Vec::with_capacity(kpis.len());
     for kpi in &kpis {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -178,6 +179,7 @@ pub struct TableInfo {
     pub rows: Option<usize>,
     /// A Delta table's version and number of data files.
     pub version: Option<u64>,
+    /// A Delta table's number of data files.
     pub files: Option<usize>,
 }
 
@@ -278,15 +280,20 @@ impl Session {
     /// What kind of table `name` is, and what is known of its size without reading it.
     pub async fn table_info(&self, name: &str) -> TableInfo {
         let mut info = TableInfo::default();
-        if let Ok(provider) = self.ctx.table_provider(name).await {
-            info.kind = match provider.table_type() {
-                TableType::View => "view",
-                TableType::Temporary => "temporary table",
-                TableType::Base => "table",
-            };
-            if let Some(stats) = provider.statistics() {
-                info.rows = stats.num_rows.get_value().copied();
-            }
+        let Ok(provider) = self.ctx.table_provider(TableReference::bare(name)).await else {
+            return info;
+        };
+        info.kind = match provider.table_type() {
+            TableType::View => "view",
+            TableType::Temporary => "temporary table",
+            TableType::Base => "table",
+        };
+        if let Some(stats) = provider.statistics() {
+            info.rows = stats.num_rows.get_value().copied();
+        }
+        // A view the session created may shadow a stored table of the same name.
+        if info.kind != "table" {
+            return info;
         }
         if let Some((version, files, rows)) = DataFolder::delta_info(&self.data_dir, name).await {
             info.kind = "Delta table";

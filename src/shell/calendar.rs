@@ -11,10 +11,13 @@ pub const MAX_DAYS: i64 = 3_700;
 /// One local date of a calendar.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Day {
+    /// The local date.
     pub date: NaiveDate,
     /// `08:00-12:00, 13:00-18:00`, or `-` on a day without business hours.
     pub intervals: String,
+    /// Business hours of the day.
     pub hours: f64,
+    /// The holiday's name, on a holiday.
     pub holiday: Option<String>,
 }
 

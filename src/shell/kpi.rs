@@ -253,7 +253,7 @@ pub fn review_display(
 }
 
 /// A table of text columns named `names`, for printing.
-fn text_batch(
+pub(crate) fn text_batch(
     names: &[&str],
     columns: impl IntoIterator<Item = Vec<Option<String>>>,
 ) -> Result<RecordBatch, ArrowError> {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::common::TableReference;
 use datafusion::logical_expr::Documentation;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::{Keyword, ALL_KEYWORDS};
@@ -23,9 +24,11 @@ use crate::session::Session;
 #[derive(Debug, Clone)]
 pub struct Function {
     pub name: String,
+    /// `scalar`, `aggregate`, `window` or `table`.
     pub kind: &'static str,
     /// One of the business-time functions of this engine.
     pub ours: bool,
+    /// Its documentation, when it has one.
     pub doc: Option<Documentation>,
 }
 
@@ -39,16 +42,19 @@ impl Function {
             .unwrap_or_else(|| format!("{}(…)", self.name))
     }
 
+    /// The description on one line (empty without documentation).
+    pub fn description(&self) -> String {
+        self.doc.as_ref().map_or(String::new(), |d| {
+            d.description
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
     /// The first sentence of the description.
     pub fn summary(&self) -> String {
-        let Some(doc) = &self.doc else {
-            return String::new();
-        };
-        let text = doc
-            .description
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = self.description();
         match text.find(". ") {
             Some(end) => text[..=end].to_string(),
             None => text,
@@ -62,15 +68,22 @@ pub struct Vocabulary {
     session: Session,
     tables: RwLock<Vec<String>>,
     columns: Mutex<HashMap<String, Vec<String>>>,
+    /// Every function, the business-time ones first.
     pub functions: Vec<Function>,
+    /// The workspace's calendar names.
     pub calendars: Vec<String>,
+    /// The KPI catalog's names.
     pub kpis: Vec<String>,
     /// Each business-time function and the position of its calendar argument.
     calendar_arguments: Vec<(&'static str, usize)>,
+    /// The time zone of quarters.
+    zone: chrono_tz::Tz,
 }
 
 impl Vocabulary {
-    pub fn new(session: &Session, calendars: Vec<String>) -> Vocabulary {
+    /// What `session` knows, with the workspace's calendar names and the time zone its
+    /// quarters are read in.
+    pub fn new(session: &Session, calendars: Vec<String>, zone: chrono_tz::Tz) -> Vocabulary {
         let state = session.context().state();
         let ours: Vec<(&'static str, usize)> = crate::functions::calendar_arguments().to_vec();
         let mut functions: Vec<Function> = Vec::new();
@@ -108,6 +121,7 @@ impl Vocabulary {
             calendars,
             kpis,
             calendar_arguments: ours,
+            zone,
         };
         vocabulary.refresh();
         vocabulary
@@ -119,10 +133,12 @@ impl Vocabulary {
         self.columns.lock().clear();
     }
 
+    /// The table and view names, sorted.
     pub fn tables(&self) -> Vec<String> {
         self.tables.read().clone()
     }
 
+    /// Every function name.
     pub fn function_names(&self) -> Vec<String> {
         self.functions.iter().map(|f| f.name.clone()).collect()
     }
@@ -140,7 +156,12 @@ impl Vocabulary {
             .ok()
             .and_then(|runtime| {
                 runtime
-                    .block_on(async move { session.context().table_provider(name).await })
+                    .block_on(async move {
+                        session
+                            .context()
+                            .table_provider(TableReference::bare(name))
+                            .await
+                    })
                     .ok()
             })
             .map(|t| {
@@ -198,21 +219,14 @@ impl Vocabulary {
                 .unwrap_or_else(|| qualifier.to_string());
             let span = Span::new(pos - partial.len(), pos);
             return matching(partial, self.columns(&table).iter().map(String::as_str))
-                .map(|c| {
-                    suggestion(
-                        c.to_string(),
-                        Some(format!("column of {table}")),
-                        span,
-                        true,
-                    )
-                })
+                .map(|c| suggestion(quoted(c), Some(format!("column of {table}")), span, true))
                 .collect();
         }
         let span = Span::new(start, pos);
         let tables = self.tables();
         let table_suggestions = || {
             matching(word, tables.iter().map(String::as_str))
-                .map(|t| suggestion(t.to_string(), Some("table".into()), span, true))
+                .map(|t| suggestion(quoted(t), Some("table".into()), span, true))
                 .collect::<Vec<_>>()
         };
         if self.after_relation_keyword(&before[..start]) {
@@ -224,14 +238,8 @@ impl Vocabulary {
         named.dedup();
         for table in &named {
             out.extend(
-                matching(word, self.columns(table).iter().map(String::as_str)).map(|c| {
-                    suggestion(
-                        c.to_string(),
-                        Some(format!("column of {table}")),
-                        span,
-                        true,
-                    )
-                }),
+                matching(word, self.columns(table).iter().map(String::as_str))
+                    .map(|c| suggestion(quoted(c), Some(format!("column of {table}")), span, true)),
             );
         }
         if word.is_empty() {
@@ -290,7 +298,12 @@ impl Vocabulary {
             ("\\df", 1) => self.function_names(),
             ("\\kpi", 1) => self.kpis.clone(),
             ("\\kpi", 2) => {
-                let this = Quarter::containing(chrono::Utc::now().date_naive());
+                let as_of = self
+                    .session
+                    .options()
+                    .as_of
+                    .unwrap_or_else(chrono::Utc::now);
+                let this = Quarter::at(as_of, &self.zone);
                 (0..5).map(|n| this.offset(-n).to_string()).collect()
             }
             ("\\cal", 1) => self.calendars.clone(),
@@ -391,6 +404,23 @@ fn words(text: &str) -> Vec<(String, Keyword)> {
         .collect()
 }
 
+/// `name` as SQL must write it: as it is when it reads the same unquoted (lower case letters,
+/// digits and `_`, not starting with a digit), else in double quotes.
+fn quoted(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
 fn starts_with(candidate: &str, prefix: &str) -> bool {
     candidate.len() >= prefix.len()
         && candidate.is_char_boundary(prefix.len())
@@ -472,7 +502,7 @@ mod tests {
         let ws = Workspace::open(Path::new(BUNDLED), Origin::Bundled).unwrap();
         let session = Session::builder(&ws).build().unwrap();
         let calendars = ws.calendars.names().map(str::to_string).collect();
-        Vocabulary::new(&session, calendars)
+        Vocabulary::new(&session, calendars, ws.quarter_zone())
     }
 
     /// The values suggested with the cursor at the `|` of `line`, or at its end (asked as the

@@ -12,7 +12,9 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 /// `\x`: how rows are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expanded {
+    /// Always a table (cut to the width).
     Off,
+    /// Always one `column │ value` block per row.
     On,
     /// Expanded when the table would not fit the terminal's width.
     Auto,
@@ -31,7 +33,11 @@ pub struct Grid {
 /// Narrowest a column is cut to before the table gives up fitting (and overflows).
 const MIN_WIDTH: usize = 5;
 
+/// Under `\x auto`, narrowest a column may be cut to before rows are expanded instead.
+const AUTO_MIN_WIDTH: usize = 12;
+
 impl Grid {
+    /// An empty grid for results of `schema`.
     pub fn new(schema: &SchemaRef) -> Grid {
         Grid {
             headers: schema.fields().iter().map(|f| clean(f.name())).collect(),
@@ -92,17 +98,20 @@ impl Grid {
             return String::new();
         }
         let natural = self.natural_widths();
-        let fits = table_width(&natural) <= width;
+        let widths = fit(&natural, width);
+        // Auto keeps the table while cutting leaves every column readable.
+        let readable = table_width(&widths) <= width
+            && widths
+                .iter()
+                .zip(&natural)
+                .all(|(w, n)| *w >= (*n).min(AUTO_MIN_WIDTH));
         let mut text = match expanded {
             Expanded::On => self.expanded(width),
-            Expanded::Auto if !fits => self.expanded(width),
-            _ => self.boxed(&fit(&natural, width)),
+            Expanded::Auto if !readable => self.expanded(width),
+            _ => self.boxed(&widths),
         };
         if more > 0 {
-            text.push_str(&format!(
-                "… {more} more row{} (\\maxrows sets how many are shown)\n",
-                if more == 1 { "" } else { "s" }
-            ));
+            text.push_str(&more_rows(more));
         }
         text
     }
@@ -153,6 +162,14 @@ impl Grid {
         }
         out
     }
+}
+
+/// The line under a result cut at `\maxrows`.
+pub fn more_rows(more: usize) -> String {
+    format!(
+        "… {more} more row{} (\\maxrows sets how many are shown)\n",
+        if more == 1 { "" } else { "s" }
+    )
 }
 
 /// The printed width of a boxed table with these column widths.
@@ -217,15 +234,21 @@ fn pad(text: &str, width: usize, right: bool) -> String {
     }
 }
 
-/// Line breaks and tabs inside a value would break the table's lines.
+/// Control characters inside a value would break the table's lines or reach the terminal
+/// as commands: line breaks show as `↵`, the others as `�`.
 fn clean(text: &str) -> String {
-    if text.contains(['\n', '\r', '\t']) {
-        text.replace("\r\n", "↵")
-            .replace(['\n', '\r'], "↵")
-            .replace('\t', " ")
-    } else {
-        text.to_string()
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
     }
+    text.replace("\r\n", "\n")
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' => '↵',
+            '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
 }
 
 fn is_numeric(data_type: &DataType) -> bool {
@@ -300,11 +323,16 @@ mod tests {
     #[test]
     fn auto_expands_only_what_does_not_fit() {
         assert!(grid().render(200, Expanded::Auto, 0).starts_with('┌'));
-        let expanded = grid().render(40, Expanded::Auto, 0);
+        // Cut, but every column still readable: a table.
+        let cut = grid().render(70, Expanded::Auto, 0);
+        assert!(cut.starts_with('┌') && cut.contains('…'), "{cut}");
+        assert!(cut.lines().all(|l| l.width() <= 70), "{cut}");
+        // Too narrow for that: a block per row.
+        let expanded = grid().render(30, Expanded::Auto, 0);
         assert!(expanded.starts_with("─[ row 1 ]"), "{expanded}");
         assert!(expanded.contains("ticket │ T-1"), "{expanded}");
         assert!(expanded.contains("hours  │ NULL"), "{expanded}");
-        assert!(expanded.lines().all(|l| l.width() <= 40), "{expanded}");
+        assert!(expanded.lines().all(|l| l.width() <= 30), "{expanded}");
     }
 
     #[test]

@@ -101,6 +101,7 @@ fn memory_history() -> Box<dyn History> {
 
 /// `kpi:WORKSPACE> `, and `…> ` under it while a statement continues.
 pub struct ShellPrompt {
+    /// The workspace's name.
     pub workspace: String,
 }
 

@@ -4,21 +4,25 @@
 
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::syntax::LineOffsets;
 use crate::names;
 
 /// The names an error may suggest.
 pub struct Known<'a> {
+    /// The session's table and view names.
     pub tables: &'a [String],
+    /// Every function name.
     pub functions: &'a [String],
 }
 
 /// What went wrong, and where in the statement: a byte range of `sql`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Explained {
+    /// What went wrong, with the closest name when one was unknown.
     pub message: String,
+    /// Where: a byte range of the statement, when known.
     pub at: Option<(usize, usize)>,
 }
 
@@ -80,9 +84,12 @@ pub fn explain(err: &DataFusionError, sql: &str, known: &Known<'_>) -> Explained
         if let Some((message, place)) = text.rsplit_once(" at Line: ") {
             let at = place.split_once(", Column: ").and_then(|(line, column)| {
                 let byte = offsets.byte(line.trim().parse().ok()?, column.trim().parse().ok()?);
-                let end = sql[byte..]
+                // The word there, or at least its first character.
+                let word = sql[byte..]
                     .find(|c: char| c.is_whitespace() || c == ';')
-                    .map_or(sql.len(), |n| byte + n.max(1));
+                    .unwrap_or(sql.len() - byte);
+                let first = sql[byte..].chars().next().map_or(0, char::len_utf8);
+                let end = byte + word.max(first);
                 Some((byte, end))
             });
             return Explained {
@@ -108,23 +115,26 @@ fn quoted_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     Some(&text[start..start + len])
 }
 
-/// Where `word` first stands alone in `sql` (case-insensitive): a byte range.
+/// Where `word` first stands alone in `sql` (case-insensitive, character by character): a
+/// byte range.
 fn find_word(sql: &str, word: &str) -> Option<(usize, usize)> {
-    let lower = sql.to_lowercase();
-    let word = word.to_lowercase();
-    if word.is_empty() || lower.len() != sql.len() {
+    let wanted: Vec<char> = word.chars().collect();
+    if wanted.is_empty() {
         return None;
     }
+    let chars: Vec<(usize, char)> = sql.char_indices().collect();
     let is_name = |c: char| c.is_alphanumeric() || c == '_';
-    lower
-        .match_indices(&word)
-        .map(|(i, _)| i)
-        .find(|&i| {
-            let before = lower[..i].chars().next_back();
-            let after = lower[i + word.len()..].chars().next();
-            !before.is_some_and(is_name) && !after.is_some_and(is_name)
+    let same = |a: char, b: char| a == b || a.to_lowercase().eq(b.to_lowercase());
+    (0..chars.len().saturating_sub(wanted.len() - 1)).find_map(|i| {
+        let here = &chars[i..i + wanted.len()];
+        let matches = here.iter().zip(&wanted).all(|((_, a), b)| same(*a, *b));
+        let before = i.checked_sub(1).map(|b| chars[b].1);
+        let after = chars.get(i + wanted.len()).map(|(_, c)| *c);
+        (matches && !before.is_some_and(is_name) && !after.is_some_and(is_name)).then(|| {
+            let end = after.map_or(sql.len(), |_| chars[i + wanted.len()].0);
+            (chars[i].0, end)
         })
-        .map(|i| (i, i + word.len()))
+    })
 }
 
 /// The statement's line holding `at` with a caret under it, psql's way:
@@ -139,12 +149,19 @@ pub fn caret(sql: &str, at: (usize, usize)) -> String {
     let line_number = sql[..start].matches('\n').count() + 1;
     let prefix = format!("LINE {line_number}: ");
     let end = at.1.clamp(start, line_end);
-    let before = sql[line_start..start].width();
+    // Tabs before the place stay tabs, so that the caret lines up under them.
+    let pad: String = sql[line_start..start]
+        .chars()
+        .map(|c| match c {
+            '\t' => "\t".to_string(),
+            c => " ".repeat(UnicodeWidthChar::width(c).unwrap_or(0)),
+        })
+        .collect();
     let marks = sql[start..end].width().max(1);
     format!(
-        "{prefix}{}\n{}{}",
+        "{prefix}{}\n{}{pad}{}",
         &sql[line_start..line_end],
-        " ".repeat(prefix.len() + before),
+        " ".repeat(prefix.len()),
         "^".repeat(marks)
     )
 }
@@ -169,6 +186,12 @@ mod tests {
             "LINE 2:        creatd_at FROM tickets;\n               ^^^^^^^^^"
         );
         assert_eq!(find_word("SELECT xa, a FROM t", "a"), Some((11, 12)));
+        assert_eq!(find_word("SELECT é, CRÉÉ FROM t", "créé"), Some((11, 17)));
+        assert_eq!(find_word("SELECT Ⱥb FROM t", "ⱥb"), Some((7, 10)));
+        assert_eq!(
+            caret("\tSELECT x", (8, 9)),
+            "LINE 1: \tSELECT x\n        \t       ^"
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
-use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::TableReference;
 use datafusion::config::ConfigOptions;
 
 use super::display::Expanded;
@@ -22,8 +23,11 @@ use crate::shell::Format;
 /// A meta command: its name, arguments and what it does.
 #[derive(Debug, Clone, Copy)]
 pub struct Command {
+    /// `\d`
     pub name: &'static str,
+    /// `[NAME]`
     pub args: &'static str,
+    /// What it does, one line.
     pub help: &'static str,
 }
 
@@ -38,7 +42,7 @@ pub const COMMANDS: &[Command] = &[
     command("\\df", "[PATTERN]", "functions whose name contains PATTERN, with documentation and an example; ours first"),
     command("\\kpi", "[NAME [QUARTER]]", "the KPI catalog; with NAME, run that KPI for QUARTER (default: the current quarter, to date)"),
     command("\\cal", "[NAME [FROM TO]]", "a calendar's business hours and holidays by day (default: the default calendar, this week and next)"),
-    command("\\sla", "TICKET", "one ticket's SLA timeline: status stays, pauses, clocks and due times"),
+    command("\\sla", "TICKET [SOURCE]", "one ticket's SLA timeline: status stays, pauses, clocks and due times (SOURCE: its source system, when ids repeat across sources)"),
     command("\\timing", "[on|off]", "show the rows and elapsed time of each statement"),
     command("\\format", "FMT", "result format: table, csv, json or ndjson"),
     command("\\x", "[on|off|auto]", "expanded rows, one line per column (auto: when a table is too wide)"),
@@ -131,23 +135,11 @@ fn on_off(args: &[String], current: bool) -> Result<bool, String> {
     }
 }
 
-/// A table of text columns.
-pub fn text_batch(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|c| Field::new(*c, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
-    let arrays: Vec<ArrayRef> = (0..columns.len())
-        .map(|i| {
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
-            )) as ArrayRef
-        })
-        .collect();
-    RecordBatch::try_new(schema, arrays)
-        .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+/// A table of text columns from its rows.
+fn text_batch(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> Result<RecordBatch, String> {
+    let by_column =
+        (0..columns.len()).map(|i| rows.iter().map(|r| r.get(i).cloned().flatten()).collect());
+    crate::shell::kpi::text_batch(columns, by_column).map_err(|e| e.to_string())
 }
 
 impl Shell {
@@ -248,7 +240,7 @@ impl Shell {
                 counts.push(info.rows.and_then(|r| u64::try_from(r).ok()));
                 rows.push(vec![Some(table), Some(info.kind.to_string())]);
             }
-            let names = text_batch(&["name", "kind"], rows);
+            let names = text_batch(&["name", "kind"], rows)?;
             let mut fields = names.schema().fields().to_vec();
             fields.push(Arc::new(Field::new("rows", DataType::UInt64, true)));
             let mut columns = names.columns().to_vec();
@@ -262,15 +254,13 @@ impl Shell {
         let provider = self
             .session
             .context()
-            .table_provider(name)
+            .table_provider(TableReference::bare(name))
             .await
-            .map_err(|_| {
-                format!(
-                    "no table or view '{name}'{}",
-                    names::closest(name, self.vocabulary.tables().iter().map(String::as_str))
-                        .map(|t| format!("; did you mean '{t}'?"))
-                        .unwrap_or_default()
-                )
+            .map_err(|e| {
+                match names::closest(name, self.vocabulary.tables().iter().map(String::as_str)) {
+                    Some(t) => format!("no table or view '{name}'; did you mean '{t}'?"),
+                    None => format!("no table or view '{name}': {}", e.strip_backtrace()),
+                }
             })?;
         let info: TableInfo = self.session.table_info(name).await;
         let mut title = format!("{} {name}", info.kind);
@@ -297,7 +287,7 @@ impl Shell {
                 ]
             })
             .collect();
-        self.show_batch(&text_batch(&["column", "type", "nullable"], rows))
+        self.show_batch(&text_batch(&["column", "type", "nullable"], rows)?)
     }
 
     fn functions(&mut self, pattern: Option<&str>) {
@@ -319,11 +309,7 @@ impl Shell {
                 if f.ours { ", business time" } else { "" }
             ));
             if let Some(doc) = &f.doc {
-                let description = doc
-                    .description
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let description = f.description();
                 text.push_str(&format!("    {description}\n"));
                 if let Some(example) = &doc.sql_example {
                     for line in example.trim_matches('\n').lines() {
@@ -363,7 +349,7 @@ impl Shell {
         let as_of = self.session.options().as_of.unwrap_or_else(Utc::now);
         let quarter = match args.get(1) {
             Some(q) => Quarter::parse(q).map_err(|e| e.to_string())?,
-            None => Quarter::containing(as_of.with_timezone(&self.zone).date_naive()),
+            None => Quarter::at(as_of, &self.zone),
         };
         let period = Period::quarter(quarter, &self.zone);
         let started = std::time::Instant::now();
@@ -379,7 +365,7 @@ impl Shell {
                 .await
             })
             .await
-            .ok_or("cancelled")?
+            .ok_or("cancelled (Ctrl-C)")??
             .map_err(|e| e.to_string())?;
         let batch = crate::shell::kpi::display_batch(std::slice::from_ref(&result), None, Lang::En)
             .map_err(|e| e.to_string())?;
@@ -431,7 +417,7 @@ impl Shell {
         self.show_batch(&text_batch(
             &["date", "day", "business hours (local)", "hours", "holiday"],
             rows,
-        ))?;
+        )?)?;
         self.print(&format!("total: {total:.2} business hours\n"));
         Ok(())
     }
@@ -450,7 +436,7 @@ impl Shell {
                     .map(|()| out)
             })
             .await
-            .ok_or("cancelled")?
+            .ok_or("cancelled (Ctrl-C)")??
             .map_err(|e| e.to_string())?;
         self.page(&String::from_utf8_lossy(&out));
         Ok(())
@@ -540,7 +526,7 @@ impl Shell {
                     .into_iter()
                     .map(|(k, v)| vec![Some(k), Some(v)]),
             );
-            self.show_batch(&text_batch(&["setting", "value"], rows))?;
+            self.show_batch(&text_batch(&["setting", "value"], rows)?)?;
             self.print("SHOW ALL lists every DataFusion setting.\n");
             return Ok(());
         }
@@ -572,7 +558,12 @@ impl Shell {
     /// `\e`: the last statement in `$EDITOR`, run when the editor exits successfully.
     async fn edit(&mut self) -> Result<(), String> {
         let text = self.last.clone().unwrap_or_default();
-        let file = tempfile_path();
+        let temporary = tempfile::Builder::new()
+            .prefix("kpi-edit-")
+            .suffix(".sql")
+            .tempfile()
+            .map_err(|e| format!("cannot create a file to edit: {e}"))?;
+        let file = temporary.path().to_path_buf();
         std::fs::write(&file, &text)
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         let editor = std::env::var("VISUAL")
@@ -586,7 +577,7 @@ impl Shell {
             .status()
             .map_err(|e| format!("cannot start the editor '{editor}': {e}"))?;
         let edited = std::fs::read_to_string(&file).unwrap_or_default();
-        let _ = std::fs::remove_file(&file);
+        drop(temporary);
         if !status.success() {
             return Err(format!(
                 "the editor '{editor}' failed ({status}); nothing was run"
@@ -604,6 +595,29 @@ impl Shell {
     /// statement by statement.
     async fn include(&mut self, file: &str) -> Result<(), String> {
         let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+        let path = std::fs::canonicalize(file).unwrap_or_else(|_| PathBuf::from(file));
+        if self.including.contains(&path) {
+            return Err(format!(
+                "\\i {file}: the file includes itself (through {})",
+                self.including
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ));
+        }
+        if self.including.len() >= MAX_INCLUDE_DEPTH {
+            return Err(format!(
+                "\\i {file}: files include each other more than {MAX_INCLUDE_DEPTH} deep"
+            ));
+        }
+        self.including.push(path);
+        let ran = self.include_text(&text).await;
+        self.including.pop();
+        ran
+    }
+
+    async fn include_text(&mut self, text: &str) -> Result<(), String> {
         let mut sql = String::new();
         for line in text.lines() {
             if sql.trim().is_empty() && line.trim_start().starts_with('\\') {
@@ -628,12 +642,11 @@ impl Shell {
     }
 }
 
+/// How deep `\i` files may include one another.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
 fn on(value: bool) -> String {
     if value { "on" } else { "off" }.to_string()
-}
-
-fn tempfile_path() -> PathBuf {
-    std::env::temp_dir().join(format!("kpi-edit-{}.sql", std::process::id()))
 }
 
 #[cfg(test)]

@@ -56,11 +56,15 @@ enum Ran {
 /// The shell's own settings, changed by meta commands.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `\timing`: the elapsed time after each result.
     pub timing: bool,
+    /// `\format`
     pub format: Format,
+    /// `\x`
     pub expanded: Expanded,
     /// The pager command; `None`: off.
     pub pager: Option<String>,
+    /// `\maxrows`: rows of a result kept for the screen.
     pub max_rows: usize,
     /// Where results go instead of the screen.
     pub out: Option<PathBuf>,
@@ -85,6 +89,9 @@ pub enum ReplError {
     /// The terminal could not be read.
     #[error("cannot read the terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    /// Ctrl-C could not be taken over from the default (which ends the process).
+    #[error("cannot handle Ctrl-C: {0}")]
+    Signal(std::io::Error),
 }
 
 /// An interactive shell over a session.
@@ -98,7 +105,11 @@ pub struct Shell {
     settings: Settings,
     /// The last SQL input, for `\e`.
     last: Option<String>,
+    /// The `\i` files being run, outermost first (to refuse a file that includes itself).
+    including: Vec<PathBuf>,
     colour: bool,
+    /// Whether errors (on standard error) are coloured.
+    error_colour: bool,
     /// The runtime statements run on (see [`Shell::cancellable`]); none if it could not be
     /// started, and then statements run on the caller's.
     queries: Option<tokio::runtime::Runtime>,
@@ -122,8 +133,10 @@ impl Shell {
         zone: Tz,
     ) -> Shell {
         let names = calendars.names().map(str::to_string).collect();
-        let vocabulary = Arc::new(complete::Vocabulary::new(&session, names));
+        let vocabulary = Arc::new(complete::Vocabulary::new(&session, names, zone));
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let error_colour =
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         Shell {
             session,
             workspace: workspace.to_string(),
@@ -132,7 +145,9 @@ impl Shell {
             vocabulary,
             settings: Settings::default(),
             last: None,
+            including: Vec::new(),
             colour,
+            error_colour,
             queries: query_runtime(),
         }
     }
@@ -184,8 +199,8 @@ impl Shell {
         };
         // From now on Ctrl-C outside the editor is the shell's to handle (it cancels what
         // runs; see `run_sql`), never the end of the process.
-        let _interrupts =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let _interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(ReplError::Signal)?;
         println!("{}", self.banner());
         if let Some(warning) = warning {
             self.note(&format!("warning: {warning}"));
@@ -283,8 +298,9 @@ impl Shell {
         let done = self.cancellable(work).await;
         progress.stop();
         let outcome = match done? {
-            Ok(outcome) => outcome,
-            Err(e) => return Some(Err(e)),
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => return Some(Err(e)),
+            Err(panic) => return Some(Err(DataFusionError::Internal(panic))),
         };
         match outcome {
             run::Outcome::Done => {
@@ -304,23 +320,33 @@ impl Shell {
         Some(Ok(()))
     }
 
-    /// Run `work` on the query runtime until it ends or Ctrl-C cancels it (`None`). The
+    /// Run `work` on the query runtime until it ends, panics (an error message) or Ctrl-C
+    /// cancels it (`None`). The
     /// shell's own runtime stays free while a query keeps every core busy, so Ctrl-C and the
     /// spinner answer at once; a cancelled query is dropped at its next yield.
     pub(super) async fn cancellable<T: Send + 'static>(
         &mut self,
         work: impl std::future::Future<Output = T> + Send + 'static,
-    ) -> Option<T> {
+    ) -> Option<Result<T, String>> {
         let Some(queries) = &self.queries else {
-            return Some(work.await);
+            return Some(Ok(work.await));
         };
         let _quiet = terminal::Unechoed::new();
         let mut job = queries.spawn(work);
         tokio::select! {
             biased;
             done = &mut job => match done {
-                Ok(value) => Some(value),
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Ok(value) => Some(Ok(value)),
+                // A bug, not the user's doing: said, and the shell goes on.
+                Err(e) if e.is_panic() => {
+                    let panic = e.into_panic();
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Some(Err(format!("internal error (please report it): {what}")))
+                }
                 Err(_) => None,
             },
             _ = tokio::signal::ctrl_c() => {
@@ -388,7 +414,7 @@ impl Shell {
 
     /// An error on standard error, with a caret under `at` (a byte range of `sql`).
     fn error(&self, message: &str, at: Option<(&str, (usize, usize))>) {
-        let label = if self.colour {
+        let label = if self.error_colour {
             "\x1b[1;31merror:\x1b[0m"
         } else {
             "error:"

@@ -34,6 +34,7 @@ struct Inner {
 }
 
 impl Progress {
+    /// A spinner not yet shown.
     pub fn new() -> Progress {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         let style = ProgressStyle::with_template("{spinner} {msg}")

@@ -11,7 +11,7 @@ use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement;
 use futures::StreamExt;
 
-use super::display::{Expanded, Grid};
+use super::display::{more_rows, Expanded, Grid};
 use super::progress::Progress;
 use crate::session::Session;
 use crate::shell::{out_file, write_batches, Format};
@@ -91,16 +91,26 @@ pub async fn execute(
             })
         }
         format => {
-            // The printer holds its writer across batches: gather them, then print.
-            let mut batches = Vec::new();
+            // The printer holds its writer across batches: gather the rows kept, then print.
+            let (mut batches, mut kept, mut more) = (Vec::new(), 0, 0);
             while let Some(batch) = stream.next().await {
-                batches.push(batch?);
+                let batch = batch?;
+                let take = (wanted.max_rows - kept).min(batch.num_rows());
+                if take > 0 {
+                    batches.push(batch.slice(0, take));
+                }
+                kept += take;
+                more += batch.num_rows() - take;
             }
             let mut out = Vec::new();
             write_batches(&schema, &batches, format, &mut out).map_err(external)?;
+            let mut text = String::from_utf8_lossy(&out).into_owned();
+            if more > 0 {
+                text.push_str(&more_rows(more));
+            }
             Ok(Outcome::Text {
-                text: String::from_utf8_lossy(&out).into_owned(),
-                rows: batches.iter().map(|b| b.num_rows()).sum(),
+                text,
+                rows: kept + more,
             })
         }
     }

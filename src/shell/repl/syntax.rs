@@ -105,7 +105,7 @@ pub fn open_quote(text: &str) -> Option<(usize, &'static str)> {
 /// What would finish `input`: the closing quote or comment, the `)` of every open
 /// parenthesis, and `;`. Empty when the input is complete or a meta command.
 pub fn closing(input: &str) -> String {
-    if is_complete(input) {
+    if is_complete(input) || ends_in_line_comment(input) {
         return String::new();
     }
     let (body, quote) = match open_quote(input) {
@@ -120,6 +120,19 @@ pub fn closing(input: &str) -> String {
         })
     });
     format!("{quote}{};", ")".repeat(depth))
+}
+
+/// Whether the last line of `input` ends inside a `--` comment (where a hint would be
+/// commented out).
+fn ends_in_line_comment(input: &str) -> bool {
+    tokens(input).is_ok_and(|tokens| {
+        tokens.last().is_some_and(|t| {
+            matches!(
+                t.token,
+                Token::Whitespace(Whitespace::SingleLineComment { .. })
+            ) && !input.ends_with('\n')
+        })
+    })
 }
 
 /// `input` cut into classified pieces that together are exactly `input`.
@@ -195,35 +208,42 @@ fn class(token: &Token, ours: &[String]) -> Class {
     }
 }
 
-/// Byte offsets of the tokenizer's 1-based line and column (in characters) positions.
-pub struct LineOffsets<'a> {
-    text: &'a str,
-    starts: Vec<usize>,
+/// Byte offsets of the tokenizer's 1-based line and column (in characters) positions, each
+/// found in constant time (the highlighter asks for every token at every keystroke).
+pub struct LineOffsets {
+    /// The index (in characters) of the first character of each line.
+    line_starts: Vec<usize>,
+    /// The byte offset of each character.
+    bytes: Vec<usize>,
+    len: usize,
 }
 
-impl<'a> LineOffsets<'a> {
-    pub fn new(text: &'a str) -> LineOffsets<'a> {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        LineOffsets { text, starts }
+impl LineOffsets {
+    /// The offsets of `text`.
+    pub fn new(text: &str) -> LineOffsets {
+        let mut line_starts = vec![0];
+        let mut bytes = Vec::with_capacity(text.len());
+        for (n, (i, c)) in text.char_indices().enumerate() {
+            bytes.push(i);
+            if c == '\n' {
+                line_starts.push(n + 1);
+            }
+        }
+        LineOffsets {
+            line_starts,
+            bytes,
+            len: text.len(),
+        }
     }
 
     /// The byte offset of a 1-based line and column (in characters), clamped to the text.
     pub fn byte(&self, line: u64, column: u64) -> usize {
-        let line = usize::try_from(line)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(1);
-        let Some(&start) = self.starts.get(line) else {
-            return self.text.len();
-        };
-        let column = usize::try_from(column)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(1);
-        self.text[start..]
-            .char_indices()
-            .nth(column)
-            .map_or(self.text.len(), |(i, _)| start + i)
+        let index = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).saturating_sub(1);
+        self.line_starts
+            .get(index(line))
+            .and_then(|first| self.bytes.get(first.saturating_add(index(column))))
+            .copied()
+            .unwrap_or(self.len)
     }
 }
 
@@ -259,6 +279,8 @@ mod tests {
         assert_eq!(closing("SELECT 1;"), "");
         assert_eq!(closing("SELECT 1 /* note"), "*/;");
         assert_eq!(closing("\\d"), "");
+        assert_eq!(closing("SELECT count(* -- why"), "");
+        assert_eq!(closing("SELECT count(* -- why\n"), ");");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub struct Unechoed {
 }
 
 impl Unechoed {
+    /// Turn echo off (and remember how it was).
     pub fn new() -> Unechoed {
         let stdin = std::io::stdin();
         let saved = tcgetattr(&stdin).ok().filter(|attrs| {
