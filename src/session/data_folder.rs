@@ -73,12 +73,7 @@ impl DataFolder {
 
     /// The latest version of each Delta table of `dir`, by name.
     pub async fn delta_versions(dir: &Path) -> Result<BTreeMap<String, u64>> {
-        let folder = DataFolder {
-            dir: dir.to_path_buf(),
-            state: Weak::new(),
-            created: MemorySchemaProvider::new(),
-            pinned: BTreeMap::new(),
-        };
+        let folder = DataFolder::new(dir.to_path_buf(), Weak::new());
         let mut versions = BTreeMap::new();
         for (name, entry) in folder.entries() {
             if let Entry::Delta(path) = entry {
@@ -96,12 +91,7 @@ impl DataFolder {
     /// The version, file count and row count (from the log's statistics) of the Delta table
     /// `name` of `dir`; `None` when `name` is not a Delta table there.
     pub async fn delta_info(dir: &Path, name: &str) -> Option<(u64, usize, Option<usize>)> {
-        let folder = DataFolder {
-            dir: dir.to_path_buf(),
-            state: Weak::new(),
-            created: MemorySchemaProvider::new(),
-            pinned: BTreeMap::new(),
-        };
+        let folder = DataFolder::new(dir.to_path_buf(), Weak::new());
         let Ok(Some(Entry::Delta(path))) = folder.find(name) else {
             return None;
         };
