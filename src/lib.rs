@@ -14,6 +14,7 @@
 //! - [`names`]: "did you mean" suggestions for error messages.
 //! - [`session`]: the DataFusion session of a workspace.
 //! - [`shell`]: running SQL and printing results.
+//! - [`server`]: `kpi serve`, the PostgreSQL-wire endpoint, and its users.
 
 pub mod calendar;
 pub mod catalog;
@@ -23,6 +24,7 @@ pub mod generate;
 pub mod history;
 pub mod ingest;
 pub mod names;
+pub mod server;
 pub mod session;
 pub mod shell;
 pub mod sla;

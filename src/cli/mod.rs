@@ -8,9 +8,11 @@ pub mod output;
 mod progress;
 mod review;
 mod run;
+mod serve;
 mod sla;
 mod sql;
 mod targets;
+mod user;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -65,6 +67,12 @@ enum Command {
     /// Inspect business calendars: days, holidays, business time between two instants.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Serve the workspace over the PostgreSQL wire protocol for BI tools and SQL clients:
+    /// SCRAM-authenticated users (see `kpi user`), role-based, read-only.
+    Serve(serve::ServeArgs),
+    /// The users of `kpi serve` and their roles (users.toml, passwords as SCRAM verifiers).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Write deterministic, realistic synthetic help-desk exports (tickets.csv, events.ndjson,
     /// snapshots.csv) for demos and benchmarks.
     #[command(after_long_help = kpi::generate::SIMULATION)]
@@ -108,6 +116,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Calendar(command) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;
             calendar::run(&ws, command)
+        }
+        Command::Serve(args) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            serve::run(&ws, args).await
+        }
+        Command::User(command) => {
+            let ws = Workspace::discover(cli.workspace.as_deref())?;
+            user::run(&ws, command)
         }
         Command::Generate(args) => {
             let ws = Workspace::discover(cli.workspace.as_deref())?;

@@ -79,6 +79,44 @@ pub fn parse_size(value: &str) -> Result<usize, String> {
     Ok(bytes.min(usize::MAX as f64) as usize)
 }
 
+/// A duration as PostgreSQL writes `statement_timeout`: `30s`, `500ms`, `2min`, `1h`, or a bare
+/// number of milliseconds. Zero is refused: it would mean "no limit".
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+    let text = value.trim().to_ascii_lowercase();
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text.as_str(), "ms"),
+    };
+    let millis: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("unknown unit in '{value}': use ms, s, min or h")),
+    };
+    let n: u64 = number
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("invalid duration '{value}': use a positive number such as 30s"))?;
+    n.checked_mul(millis)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("duration '{value}' is too long"))
+}
+
+/// A duration for people: `30s`, `1500ms`, `2min`.
+pub fn format_duration(duration: std::time::Duration) -> String {
+    let ms = duration.as_millis();
+    if ms.is_multiple_of(60_000) {
+        format!("{}min", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// A size for people: `2.0 GiB`, `512.0 MiB`.
 pub fn format_size(bytes: usize) -> String {
     let b = bytes as f64;

@@ -7,6 +7,7 @@
 mod calendars;
 mod error;
 mod formats;
+pub mod server;
 pub mod sla;
 pub mod sources;
 pub mod targets;
@@ -21,7 +22,8 @@ use toml::Spanned;
 use crate::calendar::Calendar;
 
 pub use error::ConfigError;
-pub use formats::{format_size, parse_size, TimestampFormat};
+pub use formats::{format_duration, format_size, parse_duration, parse_size, TimestampFormat};
+pub use server::{ServerConfig, TlsFiles};
 pub use sla::{ResolutionStop, SlaConfig, SlaPolicy};
 pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping};
 pub use targets::{Baseline, KpiTarget, Ramp, ReviewConfig, TargetsConfig};
@@ -55,6 +57,8 @@ pub struct Config {
     pub targets: TargetsConfig,
     /// Where the review writes (`[review]`).
     pub review: ReviewConfig,
+    /// How `kpi serve` listens and limits its clients (`[server]`).
+    pub server: ServerConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +75,7 @@ struct RawConfig {
     sla: Option<Spanned<sla::RawSla>>,
     targets: Option<Spanned<targets::RawTargets>>,
     review: Option<Spanned<targets::RawReview>>,
+    server: Option<Spanned<server::RawServer>>,
 }
 
 impl Config {
@@ -136,6 +141,7 @@ impl Config {
         };
         let targets = targets::build(&ctx, raw.targets.as_ref())?;
         let review = targets::build_review(raw.review.as_ref(), &root);
+        let server = server::build(&ctx, raw.server.as_ref(), &root, memory_limit)?;
         let dir = |value: Option<Spanned<String>>, default: &str| {
             root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner))
         };
@@ -151,6 +157,7 @@ impl Config {
             memory_limit,
             targets,
             review,
+            server,
         })
     }
 }

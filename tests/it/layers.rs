@@ -49,6 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "workspace",
         ],
     ),
+    ("server", &["config", "session"]),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -15,7 +15,7 @@ mod pager;
 mod progress;
 mod run;
 mod syntax;
-mod terminal;
+pub mod terminal;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

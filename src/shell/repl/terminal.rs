@@ -22,6 +22,12 @@ impl Unechoed {
     }
 }
 
+impl Default for Unechoed {
+    fn default() -> Unechoed {
+        Unechoed::new()
+    }
+}
+
 impl Drop for Unechoed {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
