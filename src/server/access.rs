@@ -188,6 +188,13 @@ impl Access {
                 }
             }
             Statement::ShowTables { .. } | Statement::ShowFunctions { .. } => Ok(Kind::Query),
+            // `PREPARE name AS query` is checked on the query's plan; `EXECUTE name` runs a
+            // plan that was checked when it was prepared (and is checked again).
+            Statement::Prepare { statement, .. } => match statement.as_ref() {
+                Statement::Query(_) => Ok(Kind::Query),
+                other => Err(Denied::ReadOnly(format!("PREPARE of {}", verb(other)))),
+            },
+            Statement::Execute { .. } => Ok(Kind::Query),
             Statement::ShowVariable { .. }
             | Statement::ShowVariables { .. }
             | Statement::ShowStatus { .. } => Ok(Kind::Session),
@@ -268,6 +275,11 @@ impl Access {
                 LogicalPlan::Ddl(ddl) => Err(Denied::ReadOnly(ddl.name().to_string())),
                 LogicalPlan::Dml(dml) => Err(Denied::ReadOnly(dml.op.to_string())),
                 LogicalPlan::Copy(_) => Err(Denied::ReadOnly("COPY".into())),
+                // Preparing a query, running a prepared one: the query's own plan is checked.
+                LogicalPlan::Statement(
+                    datafusion::logical_expr::Statement::Prepare(_)
+                    | datafusion::logical_expr::Statement::Execute(_),
+                ) => Ok(()),
                 LogicalPlan::Statement(s) => Err(Denied::ReadOnly(s.name().to_string())),
                 LogicalPlan::TableScan(scan) => self.check_scan(&scan.table_name),
                 _ => Ok(()),

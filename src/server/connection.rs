@@ -39,6 +39,7 @@ use parking_lot::Mutex;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -278,6 +279,28 @@ impl Gate {
         format: &Format,
         options: Arc<FormatOptions>,
     ) -> PgWireResult<Response> {
+        use datafusion::logical_expr::Statement as Prepared;
+        let limit = self.shared.query_memory;
+        let plan = match plan {
+            // PREPARE keeps the (checked) plan in the connection's session.
+            LogicalPlan::Statement(Prepared::Prepare(_)) => {
+                ctx.execute_logical_plan(plan)
+                    .await
+                    .map_err(|e| query_error(e, limit))?;
+                return Ok(Response::Execution(Tag::new("PREPARE")));
+            }
+            // EXECUTE: the prepared plan with its arguments, checked again.
+            LogicalPlan::Statement(Prepared::Execute(_)) => {
+                let df = ctx
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(|e| query_error(e, limit))?;
+                let plan = df.logical_plan().clone();
+                self.access()?.check_plan(&plan).map_err(denied)?;
+                plan
+            }
+            plan => plan,
+        };
         let timeout = self
             .conn
             .timeout
@@ -287,7 +310,6 @@ impl Gate {
         let token = CancellationToken::new();
         *self.conn.running.lock() = Some(token.clone());
         let busy = Busy::new(&self.conn);
-        let limit = self.shared.query_memory;
         let start = async {
             let base = ctx.runtime_env();
             let runtime = RuntimeEnv {
@@ -487,9 +509,52 @@ impl QueryHook for Gate {
     }
 }
 
+/// A statement the parser refused as SQLSTATE 42601 (syntax error), not a server failure.
+fn syntax(err: PgWireError) -> PgWireError {
+    match err {
+        PgWireError::ApiError(e) if e.to_string().contains("sql parser error") => {
+            error("42601", e.to_string())
+        }
+        other => other,
+    }
+}
+
+/// datafusion-postgres' parser, with its syntax errors reported as such.
+pub(super) struct Statements(Arc<Parser>);
+
+#[async_trait]
+impl QueryParser for Statements {
+    type Statement = <Parser as QueryParser>::Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<pgwire::api::Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        self.0.parse_sql(client, sql, types).await.map_err(syntax)
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<pgwire::api::Type>> {
+        self.0.get_parameter_types(stmt)
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<pgwire::api::results::FieldInfo>> {
+        self.0.get_result_schema(stmt, format)
+    }
+}
+
 /// The query handlers of one connection.
 pub(super) struct Service {
     inner: Arc<DfSessionService>,
+    statements: Arc<Statements>,
     gate: Arc<Gate>,
     ctx: Arc<SessionContext>,
 }
@@ -507,8 +572,10 @@ impl Service {
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
+        let inner = Arc::new(DfSessionService::new_with_hooks(Arc::clone(&ctx), hooks));
         Ok(Service {
-            inner: Arc::new(DfSessionService::new_with_hooks(Arc::clone(&ctx), hooks)),
+            statements: Arc::new(Statements(inner.query_parser())),
+            inner,
             gate,
             ctx,
         })
@@ -524,17 +591,19 @@ impl SimpleQueryHandler for Service {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await
+        SimpleQueryHandler::do_query(self.inner.as_ref(), client, query)
+            .await
+            .map_err(syntax)
     }
 }
 
 #[async_trait]
 impl ExtendedQueryHandler for Service {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = Parser;
+    type QueryParser = Statements;
 
-    fn query_parser(&self) -> Arc<Parser> {
-        self.inner.query_parser()
+    fn query_parser(&self) -> Arc<Statements> {
+        Arc::clone(&self.statements)
     }
 
     async fn do_query<C>(

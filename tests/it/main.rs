@@ -6,6 +6,7 @@ mod ingest;
 mod kpis;
 mod layers;
 mod review;
+mod server;
 mod session;
 mod shell;
 mod sla;

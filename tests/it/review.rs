@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::Float64Type;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use kpi::catalog::review::results::results_schema;
 
-use super::support::{kpi, run, sample_copy};
+use super::support::{kpi, run, sample_copy, skip};
 
 /// As of mid-October 2026: 2026-Q3 is finished, 2026-Q4 runs.
 const AS_OF: &str = "2026-10-15T00:00:00Z";
@@ -351,19 +351,6 @@ fn bad_review_requests_are_clear_errors() {
     let (code, _, err) = review(ws.path(), &["--quarter", "2026-Q5"]);
     assert_eq!(code, 1, "a usage error: {err}");
     assert!(err.contains("invalid quarter '2026-Q5'"), "{err}");
-}
-
-/// Whether tools the machine lacks fail the test (CI) rather than skip it.
-fn required() -> bool {
-    std::env::var_os("KPI_REQUIRE_EXTERNAL").is_some_and(|v| v == "1")
-}
-
-fn skip(what: &str) {
-    assert!(
-        !required(),
-        "{what} is required (KPI_REQUIRE_EXTERNAL=1) but missing"
-    );
-    eprintln!("skipped: {what} is not installed");
 }
 
 /// DuckDB, pyarrow and Polars read the hive-partitioned results as they are.

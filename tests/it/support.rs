@@ -65,3 +65,17 @@ pub fn sample_copy() -> tempfile::TempDir {
     copy_dir(Path::new(BUNDLED), dir.path());
     dir
 }
+
+/// Whether tools the machine lacks fail the test (CI) rather than skip it.
+pub fn required() -> bool {
+    std::env::var_os("KPI_REQUIRE_EXTERNAL").is_some_and(|v| v == "1")
+}
+
+/// Skip a test for lack of a tool, unless tools are required.
+pub fn skip(what: &str) {
+    assert!(
+        !required(),
+        "{what} is required (KPI_REQUIRE_EXTERNAL=1) but missing"
+    );
+    eprintln!("skipped: {what} is not installed");
+}
