@@ -5,8 +5,9 @@
 //! through. What a query reads is checked on its resolved logical plan, before any rewriting:
 //! each table scan — inside views' callers, CTEs, subqueries in any expression, joins,
 //! `UNION`s and table functions — must be readable by the user's role. Viewers read the
-//! aggregate tables and the views `[server] viewer_tables` lists; a view they may read is read
-//! whole, whatever it reads itself. Listings (`information_schema`, `pg_catalog`) are readable
+//! aggregate tables and the tables and views `[server] viewer_tables` lists; a view computed
+//! when it is scanned (the SLA views, `kpi_targets`) is read whole, whatever it reads itself,
+//! while a view DataFusion expands into its query when planning is checked table by table. Listings (`information_schema`, `pg_catalog`) are readable
 //! by all and show each role only its tables ([`super::catalog`]).
 
 use std::collections::BTreeSet;
@@ -95,8 +96,11 @@ pub enum Kind {
     /// `SHOW …`, harmless `SET`, `BEGIN`, `COMMIT`, `ROLLBACK`: answered without reading data.
     Session,
     /// Statements with nothing to do on a read-only server, answered with their tag:
-    /// `SAVEPOINT`, `RELEASE`, `ROLLBACK TO SAVEPOINT`, `DISCARD`, `DEALLOCATE`.
+    /// `SAVEPOINT`, `RELEASE`, `ROLLBACK TO SAVEPOINT`.
     Acknowledge(&'static str),
+    /// `DISCARD …`: the connection back to how it started (settings, prepared statements),
+    /// as a connection pooler expects before handing it to another client.
+    Discard,
 }
 
 /// The rules of a connection, granted once its user has authenticated; until then nothing is
@@ -206,8 +210,11 @@ impl Access {
             | Statement::Rollback { .. } => Ok(Kind::Session),
             Statement::Savepoint { .. } => Ok(Kind::Acknowledge("SAVEPOINT")),
             Statement::ReleaseSavepoint { .. } => Ok(Kind::Acknowledge("RELEASE")),
-            Statement::Discard { .. } => Ok(Kind::Acknowledge("DISCARD ALL")),
-            Statement::Deallocate { .. } => Ok(Kind::Acknowledge("DEALLOCATE")),
+            Statement::Discard { .. } => Ok(Kind::Discard),
+            Statement::Deallocate { name, .. } if name.value.eq_ignore_ascii_case("all") => {
+                Ok(Kind::Discard)
+            }
+            Statement::Deallocate { .. } => Ok(Kind::Query),
             Statement::Set(set) => self.classify_set(set),
             Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { .. } => Err(
                 Denied::Unsupported("a cursor (DECLARE, FETCH, CLOSE)".into()),
@@ -278,7 +285,8 @@ impl Access {
                 // Preparing a query, running a prepared one: the query's own plan is checked.
                 LogicalPlan::Statement(
                     datafusion::logical_expr::Statement::Prepare(_)
-                    | datafusion::logical_expr::Statement::Execute(_),
+                    | datafusion::logical_expr::Statement::Execute(_)
+                    | datafusion::logical_expr::Statement::Deallocate(_),
                 ) => Ok(()),
                 LogicalPlan::Statement(s) => Err(Denied::ReadOnly(s.name().to_string())),
                 LogicalPlan::TableScan(scan) => self.check_scan(&scan.table_name),

@@ -15,7 +15,7 @@ use pgwire::api::auth::{
 };
 use pgwire::api::{ClientInfo, PgWireConnectionState, PidSecretKeyGenerator};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::startup::Authentication;
+use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
@@ -23,6 +23,23 @@ use super::access::{Access, DATABASE};
 use super::connection::ConnectionState;
 use super::scram::{self, Challenge, Verifier};
 use super::Shared;
+
+/// Whether a SASLInitialResponse body holds what it announces: a mechanism name ended by NUL,
+/// then a length, then that many bytes (or -1 for none). The protocol decoder trusts the
+/// lengths; a client must not be able to make it read past the message.
+fn initial_response_fits(body: &[u8]) -> bool {
+    let Some(nul) = body.iter().position(|b| *b == 0) else {
+        return false;
+    };
+    let rest = &body[nul + 1..];
+    let Some(len) = rest
+        .get(..4)
+        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return false;
+    };
+    len == -1 || (len >= 0 && rest.len() - 4 >= len as usize)
+}
 
 /// A fatal error at start-up, which closes the connection.
 pub(super) fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
@@ -124,6 +141,11 @@ impl StartupHandler for Startup {
             }
             (Step::First, PgWireFrontendMessage::PasswordMessageFamily(message)) => {
                 *step = Step::Done;
+                if let PasswordMessageFamily::Raw(body) = &message {
+                    if !initial_response_fits(body) {
+                        return Err(fatal("08P01", "malformed SASL message"));
+                    }
+                }
                 let first = message.into_sasl_initial_response()?;
                 if first.auth_method != scram::MECHANISM {
                     return Err(fatal(
@@ -211,5 +233,19 @@ impl StartupHandler for Startup {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn initial_responses_must_hold_what_they_announce() {
+        use super::initial_response_fits as fits;
+        assert!(fits(b"SCRAM-SHA-256\0\0\0\0\x03abc"));
+        assert!(fits(b"SCRAM-SHA-256\0\xff\xff\xff\xff"));
+        assert!(!fits(b"SCRAM-SHA-256"));
+        assert!(!fits(b"SCRAM-SHA-256\0\0\0"));
+        assert!(!fits(b"SCRAM-SHA-256\0\0\0\0\x09abc"));
+        assert!(!fits(b"SCRAM-SHA-256\0\xff\xff\xff\xfe"));
     }
 }

@@ -114,8 +114,10 @@ pub(super) struct ConnectionState {
     pub grant: Arc<Grant>,
     /// The connection's statement timeout (`SET statement_timeout`), when lowered.
     timeout: Mutex<Option<Duration>>,
-    /// Cancels the running query, if any.
-    running: Mutex<Option<CancellationToken>>,
+    /// The parent of the tokens of the queries running now: a cancel request cancels them all
+    /// (a simple query may run several statements, an open portal may hold another) and puts
+    /// a fresh parent in its place for the queries that come next.
+    running: Mutex<CancellationToken>,
     /// Queries whose results are still being produced.
     busy: AtomicUsize,
 }
@@ -125,16 +127,15 @@ impl ConnectionState {
         ConnectionState {
             grant: Arc::new(Grant::default()),
             timeout: Mutex::new(None),
-            running: Mutex::new(None),
+            running: Mutex::new(CancellationToken::new()),
             busy: AtomicUsize::new(0),
         }
     }
 
     /// Cancel the running query (a cancel request, or the server shutting down).
     pub fn cancel(&self) {
-        if let Some(token) = self.running.lock().as_ref() {
-            token.cancel();
-        }
+        let running = std::mem::replace(&mut *self.running.lock(), CancellationToken::new());
+        running.cancel();
     }
 
     /// Whether a query is producing results.
@@ -179,6 +180,8 @@ fn file_reads(statement: &Statement) -> Option<String> {
 pub(super) struct Gate {
     shared: Arc<Shared>,
     conn: Arc<ConnectionState>,
+    /// The session as the connection started, which `DISCARD` returns to.
+    initial: datafusion::execution::SessionState,
 }
 
 impl Gate {
@@ -200,7 +203,7 @@ impl Gate {
         let kind = access.classify(statement).map_err(denied)?;
         match &kind {
             Kind::Session => return Ok(None),
-            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) => {
+            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) | Kind::Discard => {
                 return Ok(Some((kind, LogicalPlan::EmptyRelation(empty()))))
             }
             Kind::Describe(name) => access.check_name(name).map_err(denied)?,
@@ -245,6 +248,12 @@ impl Gate {
                 return Ok(Response::TransactionStart(Tag::new("ROLLBACK")))
             }
             Kind::Acknowledge(tag) => return Ok(Response::Execution(Tag::new(tag))),
+            Kind::Discard => {
+                *self.conn.timeout.lock() = None;
+                client.metadata_mut().remove("statement_timeout_ms");
+                *ctx.state_ref().write() = self.initial.clone();
+                return Ok(Response::Execution(Tag::new("DISCARD ALL")));
+            }
             Kind::StatementTimeout(timeout) => {
                 *self.conn.timeout.lock() = *timeout;
                 let limit = timeout.unwrap_or(self.shared.config.statement_timeout);
@@ -282,12 +291,16 @@ impl Gate {
         use datafusion::logical_expr::Statement as Prepared;
         let limit = self.shared.query_memory;
         let plan = match plan {
-            // PREPARE keeps the (checked) plan in the connection's session.
-            LogicalPlan::Statement(Prepared::Prepare(_)) => {
+            // PREPARE keeps the (checked) plan in the connection's session; DEALLOCATE drops it.
+            LogicalPlan::Statement(Prepared::Prepare(_) | Prepared::Deallocate(_)) => {
+                let tag = match &plan {
+                    LogicalPlan::Statement(Prepared::Prepare(_)) => "PREPARE",
+                    _ => "DEALLOCATE",
+                };
                 ctx.execute_logical_plan(plan)
                     .await
                     .map_err(|e| query_error(e, limit))?;
-                return Ok(Response::Execution(Tag::new("PREPARE")));
+                return Ok(Response::Execution(Tag::new(tag)));
             }
             // EXECUTE: the prepared plan with its arguments, checked again.
             LogicalPlan::Statement(Prepared::Execute(_)) => {
@@ -307,8 +320,7 @@ impl Gate {
             .lock()
             .unwrap_or(self.shared.config.statement_timeout);
         let deadline = tokio::time::Instant::now() + timeout;
-        let token = CancellationToken::new();
-        *self.conn.running.lock() = Some(token.clone());
+        let token = self.conn.running.lock().child_token();
         let busy = Busy::new(&self.conn);
         let start = async {
             let base = ctx.runtime_env();
@@ -332,12 +344,26 @@ impl Gate {
             format,
             Some(options),
         )?);
+        // Whoever reads the rows sees the deadline and a cancel as errors; and if nobody reads
+        // (a suspended portal), the watchdog still ends the execution and frees its memory.
+        let stream = Arc::new(Mutex::new(Some(stream)));
+        let slot = Arc::clone(&stream);
+        let stopped = token.clone();
+        let watchdog = tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = stopped.cancelled() => {}
+            }
+            slot.lock().take();
+        });
         let rows = Bounded {
             stream,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
-            cancel: Box::pin(token.cancelled_owned()),
+            cancel: Box::pin(token.clone().cancelled_owned()),
+            token,
             limit,
             done: false,
+            watchdog,
             _busy: busy,
         };
         let encoded = Arc::clone(&fields);
@@ -376,7 +402,9 @@ fn parameter_types(plan: &LogicalPlan) -> datafusion::error::Result<Vec<Option<D
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    // By position: `$3` is the third, even when `$2` no longer appears in the plan.
+    // By position: `$3` is the third, even when `$2` no longer appears in the plan. The
+    // protocol carries at most 65535 parameters: a placeholder beyond is an error, not an
+    // allocation.
     let mut ordered: Vec<Option<DataType>> = Vec::new();
     for (id, ty) in types {
         if let Some(n) = id
@@ -385,6 +413,11 @@ fn parameter_types(plan: &LogicalPlan) -> datafusion::error::Result<Vec<Option<D
             .ok()
             .filter(|n| *n > 0)
         {
+            if n > u16::MAX as usize {
+                return Err(DataFusionError::Plan(format!(
+                    "there is no parameter {id}: at most $65535"
+                )));
+            }
             if ordered.len() < n {
                 ordered.resize(n, None);
             }
@@ -403,12 +436,21 @@ fn empty() -> datafusion::logical_expr::EmptyRelation {
 
 /// A query's batches, ended by an error when its deadline passes or it is cancelled.
 struct Bounded {
-    stream: SendableRecordBatchStream,
+    /// The execution; taken (and so stopped) by the watchdog at the deadline or a cancel.
+    stream: Arc<Mutex<Option<SendableRecordBatchStream>>>,
     deadline: Pin<Box<tokio::time::Sleep>>,
     cancel: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    token: CancellationToken,
     limit: usize,
     done: bool,
+    watchdog: tokio::task::JoinHandle<()>,
     _busy: Busy,
+}
+
+impl Drop for Bounded {
+    fn drop(&mut self) {
+        self.watchdog.abort();
+    }
 }
 
 impl Stream for Bounded {
@@ -427,7 +469,18 @@ impl Stream for Bounded {
             this.done = true;
             return Poll::Ready(Some(Err(timed_out())));
         }
-        match this.stream.poll_next_unpin(cx) {
+        let mut slot = this.stream.lock();
+        let Some(stream) = slot.as_mut() else {
+            // The watchdog stopped the execution before this read noticed why.
+            this.done = true;
+            let why = if this.token.is_cancelled() {
+                cancelled()
+            } else {
+                timed_out()
+            };
+            return Poll::Ready(Some(Err(why)));
+        };
+        match stream.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
             Poll::Ready(Some(Err(e))) => {
                 this.done = true;
@@ -456,7 +509,7 @@ impl QueryHook for Gate {
             Err(e) => return Some(Err(e)),
         };
         Some(match kind {
-            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) => {
+            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) | Kind::Discard => {
                 self.set(&kind, statement, ctx, client).await
             }
             _ => {
@@ -497,7 +550,7 @@ impl QueryHook for Gate {
             Err(e) => return Some(Err(e)),
         };
         match kind {
-            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) => {
+            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) | Kind::Discard => {
                 Some(self.set(&kind, statement, ctx, client).await)
             }
             Kind::Session => None,
@@ -566,6 +619,7 @@ impl Service {
         let gate = Arc::new(Gate {
             shared: Arc::clone(shared),
             conn: Arc::clone(conn),
+            initial: ctx.state(),
         });
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             gate.clone(),

@@ -56,6 +56,12 @@ use catalog::ServedCatalogs;
 use connection::{ConnectionState, Service};
 use users::Users;
 
+/// How long a connection may take to authenticate before it is closed.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a refused connection (over the limit) is given to read why.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The memory all queries share when the workspace sets no `memory_limit`.
 pub const DEFAULT_POOL: usize = 4 << 30;
 
@@ -279,6 +285,8 @@ impl Server {
             tls,
         } = self;
         let limiter = Arc::new(Semaphore::new(shared.config.max_connections));
+        // Refusals answered at once; beyond these, a connection over the limit is just closed.
+        let refusals = Arc::new(Semaphore::new(shared.config.max_connections.clamp(4, 64)));
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -296,7 +304,9 @@ impl Server {
                                     "refused a connection from {addr}: {} connections already",
                                     shared.config.max_connections
                                 ));
-                                tasks.spawn(refuse(Arc::clone(&shared), socket, tls.clone()));
+                                if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
+                                    tasks.spawn(refuse(Arc::clone(&shared), socket, tls.clone(), permit));
+                                }
                             }
                         }
                     }
@@ -415,7 +425,19 @@ async fn serve(
         startup: Arc::new(auth::Startup::new(Arc::clone(&shared), Arc::clone(&conn))),
         shared: Arc::clone(&shared),
     };
-    let _ = pgwire::tokio::process_socket(socket, tls, handlers).await;
+    // A client that has not authenticated within LOGIN_TIMEOUT (or that stays after a
+    // failed login) is closed, so that it cannot hold a connection slot.
+    let grant = Arc::clone(&conn.grant);
+    let unauthenticated = async move {
+        tokio::time::sleep(LOGIN_TIMEOUT).await;
+        if grant.get().is_some() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = pgwire::tokio::process_socket(socket, tls, handlers) => {}
+        _ = unauthenticated => {}
+    }
     shared
         .cancels
         .lock()
@@ -424,8 +446,14 @@ async fn serve(
 
 /// Answers a connection over the limit, after TLS negotiation, with SQLSTATE 53300; cancel
 /// requests still get through.
-async fn refuse(shared: Arc<Shared>, socket: TcpStream, tls: Option<TlsAcceptor>) {
-    let _ = pgwire::tokio::process_socket(socket, tls, Refusal(shared)).await;
+async fn refuse(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let refusal = pgwire::tokio::process_socket(socket, tls, Refusal(shared));
+    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refusal).await;
 }
 
 struct Refusal(Arc<Shared>);

@@ -184,6 +184,12 @@ pub fn challenge(
         return Err(ScramError::Protocol("channel binding is not supported"));
     }
     let authzid = parts.next().ok_or(ScramError::Protocol("gs2 header"))?;
+    // As PostgreSQL: logging in as someone else (an authorization identity) is not supported.
+    if !authzid.is_empty() {
+        return Err(ScramError::Protocol(
+            "an authorization identity is not supported",
+        ));
+    }
     let bare = parts
         .next()
         .ok_or(ScramError::Protocol("client-first-message-bare"))?;

@@ -983,3 +983,111 @@ fn jdbc() {
     assert_eq!(code, 0, "{out}{err}\n{}", server.log());
     assert!(out.contains("ok"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_tables_let_viewers_read_chosen_aggregates() {
+    let dir = workspace("\n[server]\nviewer_tables = [\"volume_by_team\"]\n");
+    let (code, _, err) = run(kpi()
+        .arg("-w")
+        .arg(dir.path())
+        .args([
+            "sql",
+            "-c",
+            "SELECT team, count(*) AS n FROM tickets GROUP BY team",
+            "--out",
+        ])
+        .arg(dir.path().join("data/volume_by_team.parquet")));
+    assert_eq!(code, 0, "{err}");
+    let server = Served::start_in(dir, &[]);
+    let viewer = server.connect("dash").await;
+    let rows = viewer
+        .query("SELECT sum(n) FROM volume_by_team", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, Option<i64>>(0), Some(5001));
+    let listed = cells(&viewer, "SELECT table_name FROM information_schema.tables").await;
+    assert!(listed.contains(&"volume_by_team".to_string()), "{listed:?}");
+    let err = viewer
+        .query("SELECT * FROM tickets", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        message(&err).contains("volume_by_team"),
+        "{}",
+        message(&err)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_but_legal_client_input_never_hurts_the_server() {
+    let server = Served::start("");
+    let bystander = Bystander::start(&server).await;
+    let client = server.connect("dash").await;
+    // A placeholder number far beyond the protocol's 65535 parameters.
+    let err = client
+        .query("SELECT $99999999999999::text", &[&"x"])
+        .await
+        .unwrap_err();
+    assert!(
+        message(&err).contains("$65535"),
+        "{}\n{}",
+        message(&err),
+        server.log()
+    );
+    // Prepared statements come and go; DISCARD ALL puts the connection back as it started.
+    client
+        .batch_execute("PREPARE p AS SELECT count(*) FROM kpi_catalog")
+        .await
+        .unwrap();
+    client.batch_execute("DEALLOCATE p").await.unwrap();
+    client
+        .batch_execute("PREPARE p AS SELECT count(*) FROM kpi_catalog")
+        .await
+        .unwrap();
+    let setting = "SELECT value FROM information_schema.df_settings WHERE name = 'kpi.as_of'";
+    let as_of = || async {
+        client
+            .query_one(setting, &[])
+            .await
+            .unwrap()
+            .get::<_, Option<String>>(0)
+    };
+    let before = as_of().await;
+    client
+        .batch_execute("SET kpi.as_of = '2025-01-01T00:00:00Z'; SET statement_timeout = '1s'")
+        .await
+        .unwrap();
+    assert_ne!(as_of().await, before);
+    client.batch_execute("DISCARD ALL").await.unwrap();
+    assert_eq!(as_of().await, before);
+    let err = client.batch_execute("EXECUTE p").await.unwrap_err();
+    assert!(message(&err).contains('p'), "{}", message(&err));
+    // Savepoints and transactions, as ORMs wrap every statement in them.
+    client
+        .batch_execute("BEGIN; SAVEPOINT s; SELECT 1; RELEASE SAVEPOINT s; COMMIT")
+        .await
+        .unwrap();
+    bystander.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_get_the_same_aggregates_as_analysts() {
+    let server = Served::start("\n[server]\nviewer_tables = [\"ticket_sla\"]\n");
+    let viewer = server.connect("dash").await;
+    let analyst = server.connect("ana").await;
+    // kpi_targets and a listed SLA view are computed from the detail tables the viewer may
+    // not read directly: the numbers must not depend on who asks.
+    for sql in [
+        "SELECT * FROM kpi_targets ORDER BY 1, 2",
+        "SELECT count(*) FROM ticket_sla",
+    ] {
+        let seen = cells(&viewer, sql).await;
+        assert!(!seen.is_empty(), "{sql}");
+        assert_eq!(seen, cells(&analyst, sql).await, "{sql}");
+    }
+    let err = viewer
+        .query("SELECT * FROM tickets", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501");
+}
