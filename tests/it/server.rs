@@ -90,13 +90,15 @@ impl Served {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                {
+                    let mut log = sink.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
                     let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
                     let _ = tx.send(port.parse::<u16>().unwrap());
                 }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let port = rx
@@ -136,9 +138,9 @@ impl Served {
     /// Send SIGTERM; the exit code, and how long the server took to stop.
     fn terminate(&mut self) -> (Option<i32>, Duration) {
         let start = Instant::now();
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status.code(), start.elapsed());
