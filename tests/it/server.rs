@@ -226,14 +226,16 @@ impl Bystander {
     }
 }
 
+/// Run `kpi serve` in `dir` to its end (it ends at once when it refuses to start).
+fn serve_once(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    run(kpi().arg("-w").arg(dir).arg("serve").args(args))
+}
+
 #[test]
 fn the_server_does_not_start_without_users_or_with_bad_settings() {
+    let loopback = ["--listen", "127.0.0.1:0"];
     let dir = sample_copy();
-    let (code, _, err) =
-        run(kpi()
-            .arg("-w")
-            .arg(dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0"]));
+    let (code, _, err) = serve_once(dir.path(), &loopback);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("no users in") && err.contains("kpi user add"),
@@ -241,54 +243,37 @@ fn the_server_does_not_start_without_users_or_with_bad_settings() {
     );
 
     let ws = workspace("");
-    let serve = |args: &[&str]| run(kpi().arg("-w").arg(ws.path()).arg("serve").args(args));
     // Beyond loopback, plaintext needs an explicit allow_plaintext.
-    let (code, _, err) = serve(&["--listen", "0.0.0.0:0"]);
+    let (code, _, err) = serve_once(ws.path(), &["--listen", "0.0.0.0:0"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("allow_plaintext = true"), "{err}");
-    let (code, _, err) = serve(&["--listen", "nowhere"]);
+    let (code, _, err) = serve_once(ws.path(), &["--listen", "nowhere"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("invalid address"), "{err}");
 
-    // A TLS configuration that does not load stops the server: no fall-back to plaintext.
+    // A TLS configuration that does not load stops the server (no fall-back to plaintext);
+    // so do unknown viewer tables and bad settings.
     let cases = [
         (
             "tls_cert = \"missing.pem\"\ntls_key = \"missing.key\"\n",
-            "missing.pem",
+            &["missing.pem", "does not start"][..],
         ),
         (
             "tls_cert = \"kpi.toml\"\ntls_key = \"kpi.toml\"\n",
-            "no certificate",
+            &["no certificate", "does not start"][..],
         ),
+        (
+            "viewer_tables = [\"nope\"]\n",
+            &["viewer_tables", "nope"][..],
+        ),
+        ("max_connections = 0\n", &["server.max_connections"][..]),
     ];
     for (config, expected) in cases {
         let ws = workspace(&format!("\n[server]\n{config}"));
-        let (code, _, err) =
-            run(kpi()
-                .arg("-w")
-                .arg(ws.path())
-                .args(["serve", "--listen", "127.0.0.1:0"]));
+        let (code, _, err) = serve_once(ws.path(), &loopback);
         assert_eq!(code, 1, "{err}");
-        assert!(
-            err.contains(expected) && err.contains("does not start"),
-            "{err}"
-        );
+        assert!(expected.iter().all(|e| err.contains(e)), "{config}: {err}");
     }
-    let ws = workspace("\n[server]\nviewer_tables = [\"nope\"]\n");
-    let (code, _, err) =
-        run(kpi()
-            .arg("-w")
-            .arg(ws.path())
-            .args(["serve", "--listen", "127.0.0.1:0"]));
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("viewer_tables") && err.contains("nope"),
-        "{err}"
-    );
-    let ws = workspace("\n[server]\nmax_connections = 0\n");
-    let (code, _, err) = run(kpi().arg("-w").arg(ws.path()).args(["serve"]));
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("server.max_connections"), "{err}");
 }
 
 #[test]
