@@ -103,6 +103,17 @@ pub enum Kind {
     Discard,
 }
 
+impl Kind {
+    /// Whether the server answers the statement itself, without planning a query: the `SET`s
+    /// it keeps per connection and the statements it acknowledges or resets with.
+    pub fn answered_by_server(&self) -> bool {
+        matches!(
+            self,
+            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) | Kind::Discard
+        )
+    }
+}
+
 /// The rules of a connection, granted once its user has authenticated; until then nothing is
 /// readable.
 #[derive(Debug, Default)]

@@ -201,13 +201,13 @@ impl Gate {
     ) -> PgWireResult<Option<(Kind, LogicalPlan)>> {
         let access = self.access()?;
         let kind = access.classify(statement).map_err(denied)?;
+        if kind.answered_by_server() {
+            return Ok(Some((kind, LogicalPlan::EmptyRelation(empty()))));
+        }
         match &kind {
             Kind::Session => return Ok(None),
-            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) | Kind::Discard => {
-                return Ok(Some((kind, LogicalPlan::EmptyRelation(empty()))))
-            }
             Kind::Describe(name) => access.check_name(name).map_err(denied)?,
-            Kind::Query => {}
+            _ => {}
         }
         if let Some(file) = file_reads(statement) {
             return Err(denied(Denied::Table {
@@ -508,15 +508,11 @@ impl QueryHook for Gate {
             Ok(None) => return None,
             Err(e) => return Some(Err(e)),
         };
-        Some(match kind {
-            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) | Kind::Discard => {
-                self.set(&kind, statement, ctx, client).await
-            }
-            _ => {
-                let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-                self.run(plan, ctx, &Format::UnifiedText, options).await
-            }
-        })
+        if kind.answered_by_server() {
+            return Some(self.set(&kind, statement, ctx, client).await);
+        }
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        Some(self.run(plan, ctx, &Format::UnifiedText, options).await)
     }
 
     async fn handle_extended_parse_query(
@@ -549,12 +545,12 @@ impl QueryHook for Gate {
             Ok(kind) => kind,
             Err(e) => return Some(Err(e)),
         };
+        if kind.answered_by_server() {
+            return Some(self.set(&kind, statement, ctx, client).await);
+        }
         match kind {
-            Kind::StatementTimeout(_) | Kind::AsOf | Kind::Acknowledge(_) | Kind::Discard => {
-                Some(self.set(&kind, statement, ctx, client).await)
-            }
             Kind::Session => None,
-            Kind::Query | Kind::Describe(_) => Some(Err(error(
+            _ => Some(Err(error(
                 "XX000",
                 "a query reached the session hooks unchecked; it was refused",
             ))),

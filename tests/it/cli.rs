@@ -1,10 +1,9 @@
 //! The `kpi` binary as users run it: commands, formats, exit codes and error messages.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::support::{kpi, run};
+use crate::support::{kpi, run, run_with_input};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,21 +66,11 @@ fn several_statements_files_and_standard_input() {
     let (code, out, _) = sql(&["--format", "csv", "-f", file.to_str().unwrap()]);
     assert_eq!((code, out.as_str()), (0, "n\n5001\n"));
 
-    let mut child = kpi()
-        .current_dir(root())
-        .args(["sql", "--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT is_business_time(TIMESTAMP '2026-03-02 11:00:00') AS open;")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "open\ntrue\n");
+    let (_, out, _) = run_with_input(
+        kpi().current_dir(root()).args(["sql", "--format", "csv"]),
+        "SELECT is_business_time(TIMESTAMP '2026-03-02 11:00:00') AS open;",
+    );
+    assert_eq!(out, "open\ntrue\n");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 
-use super::support::{kpi, run, sample_copy, skip};
+use super::support::{kpi, run, run_with_input, sample_copy, skip};
 
 const USERS: [(&str, &str, &str); 3] = [
     ("adm", "admin", "adm-password"),
@@ -42,22 +42,14 @@ fn workspace(config: &str) -> tempfile::TempDir {
 }
 
 fn add_user(dir: &Path, user: &str, role: &str, password: &str) {
-    let mut child = kpi()
-        .arg("-w")
-        .arg(dir)
-        .args(["user", "add", user, "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, _, err) = run_with_input(
+        kpi()
+            .arg("-w")
+            .arg(dir)
+            .args(["user", "add", user, "--role", role, "--password-stdin"]),
+        &format!("{password}\n"),
     );
+    assert_eq!(code, 0, "{err}");
 }
 
 /// A running `kpi serve`; stopped with SIGTERM when dropped.
@@ -281,28 +273,11 @@ fn users_are_managed_from_the_command_line() {
     let dir = sample_copy();
     add_user(dir.path(), "ana", "analyst", "ana-password");
     let user = |args: &[&str], stdin: &str| {
-        let mut child = kpi()
-            .arg("-w")
-            .arg(dir.path())
-            .arg("user")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        let (code, out, err) = run_with_input(
+            kpi().arg("-w").arg(dir.path()).arg("user").args(args),
+            stdin,
+        );
+        (code, out + &err)
     };
     let (code, out) = user(&["list"], "");
     assert_eq!((code, out.trim()), (0, "ana                      analyst"));
