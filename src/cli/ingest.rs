@@ -46,6 +46,15 @@ pub struct IngestArgs {
             .range(load::Options::MIN_MEMORY_MB as u64..=load::Options::MAX_MEMORY_MB as u64)
     )]
     memory_mb: u64,
+    /// Files, or parts of large files, read at once (default: the machine's cores). The result
+    /// is the same whatever the number.
+    #[arg(
+        long,
+        env = "KPI_INGEST_THREADS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..=1024)
+    )]
+    threads: Option<u64>,
 }
 
 pub async fn run(ws: &Workspace, args: IngestArgs) -> Result<ExitCode> {
@@ -77,6 +86,9 @@ pub async fn run(ws: &Workspace, args: IngestArgs) -> Result<ExitCode> {
         strict: args.strict,
         chunk_rows: args.chunk_rows,
         memory_mb: usize::try_from(args.memory_mb).context("--memory-mb is too large")?,
+        threads: args
+            .threads
+            .map_or_else(load::Options::default_threads, |n| n as usize),
     };
     let result = load::ingest(&ws.config.data_dir, mapping, &files, &options, &bar).await;
     bar.bar.finish_and_clear();
@@ -168,7 +180,7 @@ impl Bar {
 }
 
 impl Progress for Bar {
-    fn file(&self, index: usize, total: usize, path: &Path, bytes: u64) {
+    fn reading(&self, files: &[PathBuf], bytes: u64) {
         self.bar.reset();
         self.bar.set_length(bytes);
         self.bar.set_style(
@@ -178,15 +190,13 @@ impl Progress for Bar {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        self.bar.set_prefix(format!(
-            "[{}/{}] {}",
-            index + 1,
-            total,
-            path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned()
-            )
-        ));
+        self.bar.set_prefix(match files {
+            [one] => one.file_name().map_or_else(
+                || one.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            _ => format!("{} files", files.len()),
+        });
     }
 
     fn read(&self, rows: u64, bytes: u64) {

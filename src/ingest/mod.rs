@@ -1,12 +1,15 @@
 //! Ingest: help-desk exports (CSV, NDJSON, Parquet) into the canonical `tickets` and
 //! `ticket_events` tables, through the source mappings of `kpi.toml`.
 //!
-//! - [`reader`]: export files as streams of rows, with line numbers; header resolution.
-//! - [`timestamp`]: timestamps in the source's formats and time zone.
-//! - [`mapper`]: one row's raw values into canonical values, or rejections with reasons.
-//! - [`records`]: canonical tickets and events, their checks, and Arrow batches of them.
-//! - [`stream`]: one file through its mapping into batches of records and quarantined rows.
-//! - [`load`]: one ingest run: staging, reconciliation with the stored tables, commits.
+//! - [`reader`]: export files as batches of text columns, with line numbers; header
+//!   resolution; byte ranges of large files.
+//! - [`timestamp`]: timestamps in the source's formats, time zone and window.
+//! - [`mapper`]: batches of raw values into canonical columns, or rejections with reasons.
+//! - [`records`]: the checks of canonical tickets and events, and Arrow batches of them.
+//! - [`stream`]: one file (or range) through its mapping into batches of records and
+//!   quarantined rows.
+//! - [`load`]: one ingest run: staging (in parallel), reconciliation with the stored tables,
+//!   derivation, Delta writes.
 //!
 //! The mappings themselves are validated in [`crate::config::sources`]; the tables and their
 //! vocabularies are [`crate::tables`]; the rules that derive tickets from their events are

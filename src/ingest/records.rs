@@ -1,6 +1,9 @@
-//! Canonical records: one ticket or one event, checked for what the canonical tables require
-//! (required fields, resolved not before created, CSAT between 1 and 5), and written as Arrow
-//! batches of the canonical schemas.
+//! Canonical records, a batch at a time: the checks the canonical tables require (required
+//! fields, milestones not before creation, CSAT between 1 and 5), and the Arrow batches of the
+//! canonical schemas made of the rows that pass them.
+//!
+//! A row's rejections are those of its values ([`super::mapper`]) or, when its values are all
+//! usable, the first check it fails, in the order the checks are listed here.
 //!
 //! Events without a source id get a deterministic one, a hash of their content, so that
 //! ingesting the same export twice, or two overlapping exports, yields the same event ids.
@@ -9,77 +12,23 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::DateTime;
 use datafusion::arrow::array::{
-    ArrayRef, Int32Builder, Int64Array, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
 use crate::config::sources::TICKET_ATTRIBUTES;
 
-use super::mapper::{Fields, Rejection, Value};
+use super::mapper::{Column, Mapped, Rejection};
 use crate::tables::{EventType, Kind, Vocabulary, TICKETS, TICKET_EVENTS};
 
-/// One row of `tickets`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TicketRecord {
-    pub ticket_id: String,
-    pub source_system: String,
-    pub created_at: i64,
-    pub updated_at: Option<i64>,
-    pub channel: Option<String>,
-    pub inbox: Option<String>,
-    pub team: Option<String>,
-    pub priority: Option<String>,
-    pub requester: Option<String>,
-    pub assignee: Option<String>,
-    pub status: String,
-    pub first_response_at: Option<i64>,
-    pub resolved_at: Option<i64>,
-    pub closed_at: Option<i64>,
-    pub reopen_count: i32,
-    pub csat_score: Option<i32>,
-}
-
-/// One row of `ticket_events`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRecord {
-    pub event_id: String,
-    pub ticket_id: String,
-    pub source_system: String,
-    pub ts: i64,
-    pub event_type: String,
-    pub actor: Option<String>,
-    pub actor_role: Option<String>,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
-    pub value: Option<String>,
-}
-
-/// The ticket attributes an event row carries (channel, team, assignee, …), with the event's
-/// time: the latest ones become the derived ticket's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttributeRecord {
-    pub ticket_id: String,
-    pub source_system: String,
-    pub ts: i64,
-    pub channel: Option<String>,
-    pub inbox: Option<String>,
-    pub team: Option<String>,
-    pub priority: Option<String>,
-    pub requester: Option<String>,
-    pub assignee: Option<String>,
-    pub csat_score: Option<i32>,
-}
-
-/// One row of a snapshot export: the whole ticket as of one update, and its place in the
-/// ticket's sequence of updates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotRecord {
-    pub ticket: TicketRecord,
-    /// The source's update counter, which orders updates made within one timestamp.
-    pub sequence: Option<i64>,
-    /// Who made the update.
-    pub actor: Option<String>,
+/// Rows that passed their checks, as a batch of one schema, with each row's line.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    pub batch: RecordBatch,
+    pub lines: Vec<u64>,
 }
 
 fn missing(line: u64, column: &str) -> Rejection {
@@ -91,158 +40,6 @@ fn missing(line: u64, column: &str) -> Rejection {
     }
 }
 
-fn text(f: &Fields, column: &str) -> Option<String> {
-    f.get(column).text().map(str::to_string)
-}
-
-fn required_text(f: &Fields, column: &str) -> Result<String, Rejection> {
-    text(f, column)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| missing(f.line, column))
-}
-
-fn required_time(f: &Fields, column: &str) -> Result<i64, Rejection> {
-    f.get(column).time().ok_or_else(|| missing(f.line, column))
-}
-
-fn small_int(f: &Fields, column: &str) -> Result<Option<i32>, Rejection> {
-    match f.get(column) {
-        Value::Int(v) => i32::try_from(*v).map(Some).map_err(|_| Rejection {
-            line: f.line,
-            column: column.to_string(),
-            value: v.to_string(),
-            reason: format!("{column} out of range"),
-        }),
-        _ => Ok(None),
-    }
-}
-
-impl TicketRecord {
-    /// The ticket a mapped row describes, or why it cannot be one.
-    pub fn from_fields(f: &Fields) -> Result<TicketRecord, Rejection> {
-        let record = TicketRecord {
-            ticket_id: required_text(f, "ticket_id")?,
-            source_system: required_text(f, "source_system")?,
-            created_at: required_time(f, "created_at")?,
-            updated_at: f.get("updated_at").time(),
-            channel: text(f, "channel"),
-            inbox: text(f, "inbox"),
-            team: text(f, "team"),
-            priority: text(f, "priority"),
-            requester: text(f, "requester"),
-            assignee: text(f, "assignee"),
-            status: required_text(f, "status")?,
-            first_response_at: f.get("first_response_at").time(),
-            resolved_at: f.get("resolved_at").time(),
-            closed_at: f.get("closed_at").time(),
-            reopen_count: small_int(f, "reopen_count")?.unwrap_or(0),
-            csat_score: small_int(f, "csat_score")?,
-        };
-        record.check(f.line)?;
-        Ok(record)
-    }
-
-    /// Checks that hold for every ticket, whatever its source.
-    pub fn check(&self, line: u64) -> Result<(), Rejection> {
-        let reject = |column: &str, value: String, reason: String| {
-            Err(Rejection {
-                line,
-                column: column.to_string(),
-                value,
-                reason,
-            })
-        };
-        for (column, at) in [
-            ("first_response_at", self.first_response_at),
-            ("resolved_at", self.resolved_at),
-            ("closed_at", self.closed_at),
-        ] {
-            if let Some(at) = at.filter(|&at| at < self.created_at) {
-                return reject(
-                    column,
-                    iso(at),
-                    format!(
-                        "{} before created ({})",
-                        column.trim_end_matches("_at"),
-                        iso(self.created_at)
-                    ),
-                );
-            }
-        }
-        if self.reopen_count < 0 {
-            return reject(
-                "reopen_count",
-                self.reopen_count.to_string(),
-                "reopen_count is negative".into(),
-            );
-        }
-        if let Some(score) = self.csat_score.filter(|s| !(1..=5).contains(s)) {
-            return reject(
-                "csat_score",
-                score.to_string(),
-                "csat_score must be between 1 and 5".into(),
-            );
-        }
-        Ok(())
-    }
-}
-
-impl AttributeRecord {
-    /// The attributes of an event row, or `None` when it carries none.
-    pub fn from_fields(
-        f: &Fields,
-        event: &EventRecord,
-    ) -> Result<Option<AttributeRecord>, Rejection> {
-        let record = AttributeRecord {
-            ticket_id: event.ticket_id.clone(),
-            source_system: event.source_system.clone(),
-            ts: event.ts,
-            channel: text(f, "channel"),
-            inbox: text(f, "inbox"),
-            team: text(f, "team"),
-            priority: text(f, "priority"),
-            requester: text(f, "requester"),
-            assignee: text(f, "assignee"),
-            csat_score: small_int(f, "csat_score")?,
-        };
-        if let Some(score) = record.csat_score.filter(|s| !(1..=5).contains(s)) {
-            return Err(Rejection {
-                line: f.line,
-                column: "csat_score".into(),
-                value: score.to_string(),
-                reason: "csat_score must be between 1 and 5".into(),
-            });
-        }
-        let any = [
-            &record.channel,
-            &record.inbox,
-            &record.team,
-            &record.priority,
-            &record.requester,
-            &record.assignee,
-        ]
-        .iter()
-        .any(|v| v.is_some())
-            || record.csat_score.is_some();
-        Ok(any.then_some(record))
-    }
-}
-
-impl SnapshotRecord {
-    /// The snapshot a mapped row describes: a valid ticket with its update time.
-    pub fn from_fields(f: &Fields) -> Result<SnapshotRecord, Rejection> {
-        let ticket = TicketRecord::from_fields(f)?;
-        if ticket.updated_at.is_none() {
-            return Err(missing(f.line, "updated_at"));
-        }
-        Ok(SnapshotRecord {
-            ticket,
-            sequence: f.get("sequence").int(),
-            actor: text(f, "actor"),
-        })
-    }
-}
-
 fn iso(micros: i64) -> String {
     DateTime::from_timestamp_micros(micros).map_or_else(
         || micros.to_string(),
@@ -250,115 +47,246 @@ fn iso(micros: i64) -> String {
     )
 }
 
-impl EventRecord {
-    /// The event a mapped row describes, or why it cannot be one. Without an `event_type`, a
-    /// row with a `to_status` is a `status_changed` event.
-    pub fn from_fields(f: &Fields) -> Result<EventRecord, Rejection> {
-        let to_status = text(f, "to_status");
-        let event_type = match text(f, "event_type").filter(|s| !s.is_empty()) {
-            Some(t) => t,
-            None if to_status.is_some() => EventType::StatusChanged.as_str().to_string(),
-            None => return Err(missing(f.line, "event_type")),
-        };
-        let mut record = EventRecord {
-            event_id: text(f, "event_id").unwrap_or_default(),
-            ticket_id: required_text(f, "ticket_id")?,
-            source_system: required_text(f, "source_system")?,
-            ts: required_time(f, "ts")?,
-            event_type,
-            actor: text(f, "actor"),
-            actor_role: text(f, "actor_role"),
-            from_status: text(f, "from_status"),
-            to_status,
-            value: text(f, "value"),
-        };
-        if record.event_id.is_empty() {
-            record.event_id = record.content_id();
+/// Typed access to the canonical columns of a batch.
+struct View<'a> {
+    m: &'a Mapped,
+}
+
+impl<'a> View<'a> {
+    fn text(&self, name: &str) -> Option<&'a StringArray> {
+        match self.m.column(name) {
+            Some(Column::Text(a)) => Some(a),
+            _ => None,
         }
-        Ok(record)
     }
 
-    /// A deterministic id from the event's content: the same event in two exports gets the
-    /// same id. Fields are length-prefixed so that no two different events share an input.
-    pub fn content_id(&self) -> String {
-        let mut hasher = blake3::Hasher::new();
-        let ts = self.ts.to_string();
-        for part in [
-            Some(self.source_system.as_str()),
-            Some(self.ticket_id.as_str()),
-            Some(ts.as_str()),
-            Some(self.event_type.as_str()),
-            self.actor.as_deref(),
-            self.actor_role.as_deref(),
-            self.from_status.as_deref(),
-            self.to_status.as_deref(),
-            self.value.as_deref(),
-        ] {
-            match part {
-                None => hasher.update(b"-"),
-                Some(p) => hasher
-                    .update(format!("{}:", p.len()).as_bytes())
-                    .update(p.as_bytes()),
-            };
+    fn time(&self, name: &str) -> Option<&'a TimestampMicrosecondArray> {
+        match self.m.column(name) {
+            Some(Column::Time(a)) => Some(a),
+            _ => None,
         }
-        hasher.finalize().to_hex()[..32].to_string()
     }
 
-    /// `YYYY-MM` of the event's instant in UTC: its partition.
-    pub fn month(&self) -> String {
-        DateTime::from_timestamp_micros(self.ts)
-            .map_or_else(|| "invalid".to_string(), |t| t.format("%Y-%m").to_string())
+    fn int(&self, name: &str) -> Option<&'a Int64Array> {
+        match self.m.column(name) {
+            Some(Column::Int(a)) => Some(a),
+            _ => None,
+        }
     }
 }
 
-fn utc_times(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
-    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    for v in values {
-        b.append_option(v);
-    }
-    Arc::new(b.finish())
+fn text_at(a: Option<&StringArray>, i: usize) -> Option<&str> {
+    a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
 }
 
-fn texts<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    let mut b = StringBuilder::new();
-    for v in values {
-        b.append_option(v);
-    }
-    Arc::new(b.finish())
+fn time_at(a: Option<&TimestampMicrosecondArray>, i: usize) -> Option<i64> {
+    a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
 }
 
-fn ints(values: impl Iterator<Item = Option<i32>>) -> ArrayRef {
-    let mut b = Int32Builder::new();
-    for v in values {
-        b.append_option(v);
-    }
-    Arc::new(b.finish())
+fn int_at(a: Option<&Int64Array>, i: usize) -> Option<i64> {
+    a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
 }
 
-/// `tickets` rows as a batch of the canonical schema.
-pub fn tickets_batch(rows: &[TicketRecord]) -> Result<RecordBatch, ArrowError> {
-    let t = |f: fn(&TicketRecord) -> Option<&str>| texts(rows.iter().map(f));
-    RecordBatch::try_new(
-        TICKETS.schema(),
-        vec![
-            t(|r| Some(&r.ticket_id)),
-            t(|r| Some(&r.source_system)),
-            utc_times(rows.iter().map(|r| Some(r.created_at))),
-            utc_times(rows.iter().map(|r| r.updated_at)),
-            t(|r| r.channel.as_deref()),
-            t(|r| r.inbox.as_deref()),
-            t(|r| r.team.as_deref()),
-            t(|r| r.priority.as_deref()),
-            t(|r| r.requester.as_deref()),
-            t(|r| r.assignee.as_deref()),
-            t(|r| Some(&r.status)),
-            utc_times(rows.iter().map(|r| r.first_response_at)),
-            utc_times(rows.iter().map(|r| r.resolved_at)),
-            utc_times(rows.iter().map(|r| r.closed_at)),
-            ints(rows.iter().map(|r| Some(r.reopen_count))),
-            ints(rows.iter().map(|r| r.csat_score)),
-        ],
+/// The text column `name` as an array of `n` rows (all NULL when unmapped).
+fn text_array(v: &View, name: &str, n: usize) -> ArrayRef {
+    match v.text(name) {
+        Some(a) => Arc::new(a.clone()),
+        None => Arc::new(StringArray::new_null(n)),
+    }
+}
+
+fn time_array(v: &View, name: &str, n: usize) -> ArrayRef {
+    match v.time(name) {
+        Some(a) => Arc::new(a.clone()),
+        None => Arc::new(TimestampMicrosecondArray::new_null(n).with_timezone("UTC")),
+    }
+}
+
+/// An integer column as `Int32` (values were checked to fit), with `default` for NULL.
+fn int32_array(v: &View, name: &str, n: usize, default: Option<i32>) -> ArrayRef {
+    let a = v.int(name);
+    Arc::new(
+        (0..n)
+            .map(|i| int_at(a, i).map(|x| x as i32).or(default))
+            .collect::<Int32Array>(),
     )
+}
+
+/// The rows of `columns` (all rows of a batch, rejected ones included) where `keep` holds, as
+/// a batch of `schema`, with their lines.
+fn kept(
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+    lines: &[u64],
+    keep: &[bool],
+) -> Result<Rows, ArrowError> {
+    // Rejected rows may lack required values: filter them out before the schema is enforced.
+    let loose = Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    );
+    let all = RecordBatch::try_new(Arc::new(loose), columns)?;
+    let mask: BooleanArray = keep.iter().map(|k| Some(*k)).collect();
+    let filtered = filter_record_batch(&all, &mask)?;
+    let lines = lines
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(l, _)| *l)
+        .collect();
+    Ok(Rows {
+        batch: RecordBatch::try_new(schema, filtered.columns().to_vec())?,
+        lines,
+    })
+}
+
+/// The rows of `columns` that are not rejected.
+fn accepted(schema: SchemaRef, columns: Vec<ArrayRef>, m: &Mapped) -> Result<Rows, ArrowError> {
+    let keep: Vec<bool> = m.rejected.iter().map(|r| !r).collect();
+    kept(schema, columns, &m.lines, &keep)
+}
+
+/// The first check a ticket row fails, if any: required fields, integers that fit, milestones
+/// not before creation, a non-negative reopen count, a CSAT between 1 and 5.
+fn ticket_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
+    for column in ["ticket_id", "source_system"] {
+        if text_at(v.text(column), i).is_none_or(str::is_empty) {
+            return Some(missing(line, column));
+        }
+    }
+    let Some(created) = time_at(v.time("created_at"), i) else {
+        return Some(missing(line, "created_at"));
+    };
+    if text_at(v.text("status"), i).is_none_or(str::is_empty) {
+        return Some(missing(line, "status"));
+    }
+    let reject = |column: &str, value: String, reason: String| {
+        Some(Rejection {
+            line,
+            column: column.to_string(),
+            value,
+            reason,
+        })
+    };
+    for column in ["reopen_count", "csat_score"] {
+        if let Some(x) = int_at(v.int(column), i).filter(|x| i32::try_from(*x).is_err()) {
+            return reject(column, x.to_string(), format!("{column} out of range"));
+        }
+    }
+    for column in ["first_response_at", "resolved_at", "closed_at"] {
+        if let Some(at) = time_at(v.time(column), i).filter(|&at| at < created) {
+            return reject(
+                column,
+                iso(at),
+                format!(
+                    "{} before created ({})",
+                    column.trim_end_matches("_at"),
+                    iso(created)
+                ),
+            );
+        }
+    }
+    if let Some(x) = int_at(v.int("reopen_count"), i).filter(|x| *x < 0) {
+        return reject(
+            "reopen_count",
+            x.to_string(),
+            "reopen_count is negative".into(),
+        );
+    }
+    csat_check(v, i, line)
+}
+
+fn csat_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
+    let score = int_at(v.int("csat_score"), i)?;
+    if i32::try_from(score).is_err() {
+        return Some(Rejection {
+            line,
+            column: "csat_score".into(),
+            value: score.to_string(),
+            reason: "csat_score out of range".into(),
+        });
+    }
+    (!(1..=5).contains(&score)).then(|| Rejection {
+        line,
+        column: "csat_score".into(),
+        value: score.to_string(),
+        reason: "csat_score must be between 1 and 5".into(),
+    })
+}
+
+/// Apply `check` to every row not yet rejected.
+fn check_rows(m: &mut Mapped, check: impl Fn(&View, usize, u64) -> Option<Rejection>) {
+    let found: Vec<(usize, Rejection)> = {
+        let v = View { m };
+        (0..m.num_rows())
+            .filter(|&i| !m.rejected[i])
+            .filter_map(|i| check(&v, i, m.lines[i]).map(|r| (i, r)))
+            .collect()
+    };
+    for (i, r) in found {
+        m.reject(i, r);
+    }
+}
+
+/// The ticket columns of a mapped batch, all rows.
+fn ticket_columns(v: &View, n: usize) -> Vec<ArrayRef> {
+    TICKETS
+        .columns
+        .iter()
+        .map(|c| match (c.name, c.kind) {
+            ("reopen_count", _) => int32_array(v, c.name, n, Some(0)),
+            (_, Kind::Integer) => int32_array(v, c.name, n, None),
+            (_, Kind::Timestamp) => time_array(v, c.name, n),
+            _ => text_array(v, c.name, n),
+        })
+        .collect()
+}
+
+/// The tickets of a tickets export.
+pub fn tickets(m: &mut Mapped) -> Result<Rows, ArrowError> {
+    check_rows(m, ticket_check);
+    let n = m.num_rows();
+    let columns = ticket_columns(&View { m }, n);
+    accepted(TICKETS.schema(), columns, m)
+}
+
+/// The schema of staged snapshots: the ticket columns, then `_seq` and `_actor`.
+pub fn snapshots_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| {
+        let mut fields: Vec<Field> = TICKETS
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("_seq", DataType::Int64, true));
+        fields.push(Field::new("_actor", DataType::Utf8, true));
+        Arc::new(Schema::new(fields))
+    }))
+}
+
+/// The rows of a snapshot export: valid tickets with their update time, sequence and actor.
+pub fn snapshots(m: &mut Mapped) -> Result<Rows, ArrowError> {
+    check_rows(m, |v, i, line| {
+        ticket_check(v, i, line).or_else(|| {
+            time_at(v.time("updated_at"), i)
+                .is_none()
+                .then(|| missing(line, "updated_at"))
+        })
+    });
+    let n = m.num_rows();
+    let v = View { m };
+    let mut columns = ticket_columns(&v, n);
+    columns.push(match v.int("sequence") {
+        Some(a) => Arc::new(a.clone()),
+        None => Arc::new(Int64Array::new_null(n)),
+    });
+    columns.push(text_array(&v, "actor", n));
+    accepted(snapshots_schema(), columns, m)
 }
 
 /// The schema of staged ticket attributes.
@@ -382,154 +310,258 @@ pub fn attributes_schema() -> SchemaRef {
     }))
 }
 
-/// Event rows' ticket attributes as a batch of [`attributes_schema`].
-pub fn attributes_batch(rows: &[AttributeRecord]) -> Result<RecordBatch, ArrowError> {
-    let t = |f: fn(&AttributeRecord) -> Option<&str>| texts(rows.iter().map(f));
-    RecordBatch::try_new(
-        attributes_schema(),
-        vec![
-            t(|r| Some(&r.ticket_id)),
-            t(|r| Some(&r.source_system)),
-            utc_times(rows.iter().map(|r| Some(r.ts))),
-            t(|r| r.channel.as_deref()),
-            t(|r| r.inbox.as_deref()),
-            t(|r| r.team.as_deref()),
-            t(|r| r.priority.as_deref()),
-            t(|r| r.requester.as_deref()),
-            t(|r| r.assignee.as_deref()),
-            ints(rows.iter().map(|r| r.csat_score)),
-        ],
-    )
+/// The events of an events export, and the ticket attributes their rows carry (channel, team,
+/// assignee, …, with the event's time: the latest ones become the derived ticket's).
+pub fn events(m: &mut Mapped) -> Result<(Rows, Rows), ArrowError> {
+    // Without an `event_type`, a row with a `to_status` is a `status_changed` event.
+    check_rows(m, |v, i, line| {
+        let typed = text_at(v.text("event_type"), i).is_some_and(|t| !t.is_empty());
+        if !typed && text_at(v.text("to_status"), i).is_none() {
+            return Some(missing(line, "event_type"));
+        }
+        for column in ["ticket_id", "source_system"] {
+            if text_at(v.text(column), i).is_none_or(str::is_empty) {
+                return Some(missing(line, column));
+            }
+        }
+        if time_at(v.time("ts"), i).is_none() {
+            return Some(missing(line, "ts"));
+        }
+        csat_check(v, i, line)
+    });
+    let n = m.num_rows();
+    let v = View { m };
+    let event_type = v.text("event_type");
+    let types: StringArray = (0..n)
+        .map(|i| {
+            Some(
+                text_at(event_type, i)
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or(EventType::StatusChanged.as_str()),
+            )
+        })
+        .collect();
+    let ts = v.time("ts");
+    let text = |name: &str| v.text(name);
+    let mut ids = StringBuilder::with_capacity(n, n * 32);
+    let mut months = StringBuilder::with_capacity(n, n * 7);
+    for i in 0..n {
+        let t = time_at(ts, i).unwrap_or_default();
+        months.append_value(month(t));
+        match text_at(text("event_id"), i).filter(|s| !s.is_empty()) {
+            Some(id) => ids.append_value(id),
+            None if m.rejected[i] => ids.append_value(""),
+            None => ids.append_value(content_id(&[
+                text_at(text("source_system"), i),
+                text_at(text("ticket_id"), i),
+                Some(&t.to_string()),
+                Some(types.value(i)),
+                text_at(text("actor"), i),
+                text_at(text("actor_role"), i),
+                text_at(text("from_status"), i),
+                text_at(text("to_status"), i),
+                text_at(text("value"), i),
+            ])),
+        }
+    }
+    let columns: Vec<ArrayRef> = TICKET_EVENTS
+        .columns
+        .iter()
+        .map(|c| match c.name {
+            "event_id" => Arc::new(ids.finish()) as ArrayRef,
+            "event_type" => Arc::new(types.clone()),
+            "month" => Arc::new(months.finish()),
+            name if c.kind == Kind::Timestamp => time_array(&v, name, n),
+            name => text_array(&v, name, n),
+        })
+        .collect();
+    let events = accepted(TICKET_EVENTS.schema(), columns, m)?;
+
+    // The attributes of the accepted rows that carry any.
+    let carried: Vec<bool> = (0..n)
+        .map(|i| {
+            !m.rejected[i]
+                && TICKET_ATTRIBUTES.iter().any(|a| match v.m.column(a) {
+                    Some(Column::Text(c)) => c.is_valid(i),
+                    Some(Column::Int(c)) => c.is_valid(i),
+                    _ => false,
+                })
+        })
+        .collect();
+    let attributes: Vec<ArrayRef> = attributes_schema()
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "ts" => time_array(&v, "ts", n),
+            "csat_score" => int32_array(&v, "csat_score", n, None),
+            name => text_array(&v, name, n),
+        })
+        .collect();
+    let attributes = kept(attributes_schema(), attributes, &m.lines, &carried)?;
+    Ok((events, attributes))
 }
 
-/// The schema of staged snapshots: the ticket columns, then `_seq` and `_actor`.
-pub fn snapshots_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    Arc::clone(SCHEMA.get_or_init(|| {
-        let mut fields: Vec<Field> = TICKETS
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new("_seq", DataType::Int64, true));
-        fields.push(Field::new("_actor", DataType::Utf8, true));
-        Arc::new(Schema::new(fields))
-    }))
+/// A deterministic id from an event's content (source system, ticket, µs, type, actor, actor
+/// role, from and to status, value): the same event in two exports gets the same id. Fields
+/// are length-prefixed so that no two different events share an input.
+pub fn content_id(parts: &[Option<&str>]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for part in parts {
+        match part {
+            None => hasher.update(b"-"),
+            Some(p) => hasher
+                .update(format!("{}:", p.len()).as_bytes())
+                .update(p.as_bytes()),
+        };
+    }
+    hasher.finalize().to_hex()[..32].to_string()
 }
 
-/// Snapshot rows as a batch of [`snapshots_schema`].
-pub fn snapshots_batch(rows: &[SnapshotRecord]) -> Result<RecordBatch, ArrowError> {
-    let tickets: Vec<TicketRecord> = rows.iter().map(|r| r.ticket.clone()).collect();
-    let mut columns = tickets_batch(&tickets)?.columns().to_vec();
-    columns.push(Arc::new(Int64Array::from_iter(
-        rows.iter().map(|r| r.sequence),
-    )));
-    columns.push(texts(rows.iter().map(|r| r.actor.as_deref())));
-    RecordBatch::try_new(snapshots_schema(), columns)
-}
-
-/// `ticket_events` rows as a batch of the canonical schema.
-pub fn events_batch(rows: &[EventRecord]) -> Result<RecordBatch, ArrowError> {
-    let t = |f: fn(&EventRecord) -> Option<&str>| texts(rows.iter().map(f));
-    let months: Vec<String> = rows.iter().map(EventRecord::month).collect();
-    RecordBatch::try_new(
-        TICKET_EVENTS.schema(),
-        vec![
-            t(|r| Some(&r.event_id)),
-            t(|r| Some(&r.ticket_id)),
-            t(|r| Some(&r.source_system)),
-            utc_times(rows.iter().map(|r| Some(r.ts))),
-            t(|r| Some(&r.event_type)),
-            t(|r| r.actor.as_deref()),
-            t(|r| r.actor_role.as_deref()),
-            t(|r| r.from_status.as_deref()),
-            t(|r| r.to_status.as_deref()),
-            t(|r| r.value.as_deref()),
-            texts(months.iter().map(|m| Some(m.as_str()))),
-        ],
-    )
+/// `YYYY-MM` of an instant (UTC µs): an event's partition.
+pub fn month(micros: i64) -> String {
+    let days = micros.div_euclid(86_400_000_000);
+    // Civil from days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::mapper::Mapper;
+    use crate::ingest::reader::TextBatch;
+    use datafusion::arrow::array::AsArray;
 
-    fn fields(line: u64, values: &[(&str, Value)]) -> Fields {
-        let mut f = Fields::default();
-        f.line = line;
-        for (k, v) in values {
-            f.set(k, v.clone());
-        }
-        f
+    fn mapped(source: &str, rows: &[&[Option<&str>]]) -> Mapped {
+        let mapping = crate::ingest::test_mapping("hd", source);
+        let width = mapping.columns.len();
+        let batch = TextBatch {
+            lines: (0..rows.len() as u64).map(|i| i + 2).collect(),
+            columns: (0..width)
+                .map(|c| rows.iter().map(|r| r[c]).collect::<StringArray>())
+                .collect(),
+            malformed: Vec::new(),
+        };
+        Mapper::new(&mapping).unwrap().map(&batch)
     }
 
-    fn s(v: &str) -> Value {
-        Value::Text(v.into())
-    }
-
-    const T0: i64 = 1_772_449_200_000_000; // 2026-03-02T11:00:00Z
+    const TICKETS_SOURCE: &str = "shape = \"tickets\"\n\
+        columns = { ticket_id = \"Id\", created_at = \"C\", status = \"S\", \
+        resolved_at = \"R\", csat_score = \"Q\" }\n";
 
     #[test]
     fn tickets_need_their_required_fields_and_a_consistent_timeline() {
-        let base = [
-            ("ticket_id", s("7")),
-            ("source_system", s("hd")),
-            ("created_at", Value::Time(T0)),
-            ("status", s("open")),
-        ];
-        let ok = TicketRecord::from_fields(&fields(2, &base)).unwrap();
-        assert_eq!((ok.reopen_count, ok.csat_score), (0, None));
-        let batch = tickets_batch(&[ok]).unwrap();
-        assert_eq!(batch.num_rows(), 1);
-
-        let err = TicketRecord::from_fields(&fields(3, &base[1..])).unwrap_err();
-        assert_eq!(
-            (err.line, err.column.as_str(), err.reason.as_str()),
-            (3, "ticket_id", "missing required field ticket_id")
+        let t0 = Some("2026-03-02T11:00:00Z");
+        let mut m = mapped(
+            TICKETS_SOURCE,
+            &[
+                &[Some("7"), t0, Some("open"), None, None],
+                &[None, t0, Some("open"), None, None],
+                &[
+                    Some("8"),
+                    t0,
+                    Some("open"),
+                    Some("2026-03-02T10:59:00Z"),
+                    None,
+                ],
+                &[Some("9"), t0, Some("open"), None, Some("9")],
+            ],
         );
-        let mut early = base.to_vec();
-        early.push(("resolved_at", Value::Time(T0 - 60_000_000)));
-        let err = TicketRecord::from_fields(&fields(4, &early)).unwrap_err();
-        assert_eq!(err.column, "resolved_at");
-        assert_eq!(err.value, "2026-03-02T10:59:00Z");
-        assert_eq!(err.reason, "resolved before created (2026-03-02T11:00:00Z)");
-        let mut csat = base.to_vec();
-        csat.push(("csat_score", Value::Int(9)));
-        let err = TicketRecord::from_fields(&fields(5, &csat)).unwrap_err();
-        assert_eq!(err.reason, "csat_score must be between 1 and 5");
+        let rows = tickets(&mut m).unwrap();
+        assert_eq!(rows.batch.num_rows(), 1);
+        assert_eq!(rows.lines, [2]);
+        let reopen = rows.batch.column_by_name("reopen_count").unwrap();
+        assert_eq!(
+            reopen
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                .value(0),
+            0
+        );
+        let got: Vec<(u64, &str, &str, &str)> = m
+            .rejections
+            .iter()
+            .map(|r| {
+                (
+                    r.line,
+                    r.column.as_str(),
+                    r.value.as_str(),
+                    r.reason.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, "ticket_id", "", "missing required field ticket_id"),
+                (
+                    4,
+                    "resolved_at",
+                    "2026-03-02T10:59:00Z",
+                    "resolved before created (2026-03-02T11:00:00Z)"
+                ),
+                (5, "csat_score", "9", "csat_score must be between 1 and 5"),
+            ]
+        );
     }
 
     #[test]
     fn event_ids_are_deterministic_and_content_based() {
-        let row = [
-            ("ticket_id", s("7")),
-            ("source_system", s("hd")),
-            ("ts", Value::Time(T0)),
-            ("to_status", s("pending")),
-        ];
-        let a = EventRecord::from_fields(&fields(2, &row)).unwrap();
-        let b = EventRecord::from_fields(&fields(99, &row)).unwrap();
-        assert_eq!(a.event_type, "status_changed");
-        assert_eq!(a.event_id, b.event_id);
-        assert_eq!(a.event_id.len(), 32);
-        let mut other = row.to_vec();
-        other[3] = ("to_status", s("open"));
-        let c = EventRecord::from_fields(&fields(2, &other)).unwrap();
-        assert_ne!(a.event_id, c.event_id);
-        // A source id is kept as it is.
-        let mut with_id = row.to_vec();
-        with_id.push(("event_id", s("e-1")));
-        assert_eq!(
-            EventRecord::from_fields(&fields(2, &with_id))
-                .unwrap()
-                .event_id,
-            "e-1"
+        let source = "shape = \"events\"\n\
+            columns = { ticket_id = \"T\", ts = \"At\", to_status = \"S\", event_id = \"Id\" }\n";
+        let at = Some("2026-03-02T11:00:00Z");
+        let mut m = mapped(
+            source,
+            &[
+                &[Some("7"), at, Some("pending"), None],
+                &[Some("7"), at, Some("pending"), None],
+                &[Some("7"), at, Some("open"), None],
+                &[Some("7"), at, Some("open"), Some("e-1")],
+                &[Some("7"), at, None, None],
+            ],
         );
-        assert_eq!(a.month(), "2026-03");
-        let batch = events_batch(&[a, c]).unwrap();
-        assert_eq!(batch.num_rows(), 2);
-        let err = EventRecord::from_fields(&fields(5, &row[..3])).unwrap_err();
-        assert_eq!(err.reason, "missing required field event_type");
+        let (events, attributes) = events(&mut m).unwrap();
+        assert_eq!(attributes.batch.num_rows(), 0);
+        let ids = events
+            .batch
+            .column_by_name("event_id")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(ids.value(0), ids.value(1));
+        assert_eq!(ids.value(0).len(), 32);
+        assert_ne!(ids.value(0), ids.value(2));
+        assert_eq!(ids.value(3), "e-1");
+        let types = events
+            .batch
+            .column_by_name("event_type")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(types.value(0), "status_changed");
+        let months = events
+            .batch
+            .column_by_name("month")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(months.value(0), "2026-03");
+        assert_eq!(m.rejections[0].reason, "missing required field event_type");
+        assert_eq!(m.rejections[0].line, 6);
+    }
+
+    #[test]
+    fn months_of_instants() {
+        for (t, m) in [
+            (0, "1970-01"),
+            (1_772_449_200_000_000, "2026-03"),
+            (951_782_400_000_000, "2000-02-29"),
+            (4_133_980_799_000_000, "2100-12"),
+        ] {
+            assert_eq!(month(t), &m[..7], "{t}");
+        }
     }
 }

@@ -1,23 +1,21 @@
-//! One export file through its mapping, in bounded memory: rows are read, mapped and checked,
-//! and handed on in Arrow batches of canonical records, with every rejected row as a
-//! quarantine record (file, line, column, raw value, reason). With `strict`, the first
-//! rejected row stops the file with an error that names all of these.
+//! One export file (or one byte range of it) through its mapping, in bounded memory: batches of
+//! rows are read, mapped and checked a column at a time, and handed on as Arrow batches of
+//! canonical records, with every rejected row as a quarantine record (file, line, column, raw
+//! value, reason). With `strict`, the first rejected row stops the file with an error that
+//! names all of these.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt64Builder};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::error::ArrowError;
 
 use crate::config::{Shape, SourceMapping};
 use crate::tables::QUARANTINE;
 
 use super::mapper::{Mapper, Rejection};
-use super::reader::{ReadError, Row, RowReader};
-use super::records::{
-    attributes_batch, events_batch, snapshots_batch, tickets_batch, AttributeRecord, EventRecord,
-    SnapshotRecord, TicketRecord,
-};
+use super::reader::{BatchReader, ReadError, TextBatch};
+use super::records;
 
 /// What a file yields, batch by batch. Record batches come with the line of each row.
 #[derive(Debug)]
@@ -31,55 +29,12 @@ pub enum Output {
     /// Rows of a snapshot export ([`snapshots_schema`](super::records::snapshots_schema)).
     Snapshots(RecordBatch, Vec<u64>),
     Quarantine(RecordBatch),
-    /// Rows and bytes of the file read so far (every few thousand rows, and at the end).
+    /// Rows and bytes of the file read so far (after every batch, and at the end).
     Progress {
         rows: u64,
         bytes: u64,
     },
 }
-
-/// Records of one kind waiting to be handed on, with their lines.
-struct Buffer<T> {
-    rows: Vec<T>,
-    lines: Vec<u64>,
-    to_batch: fn(&[T]) -> Result<RecordBatch, ArrowError>,
-    to_output: fn(RecordBatch, Vec<u64>) -> Output,
-}
-
-impl<T> Buffer<T> {
-    fn new(
-        to_batch: fn(&[T]) -> Result<RecordBatch, ArrowError>,
-        to_output: fn(RecordBatch, Vec<u64>) -> Output,
-    ) -> Buffer<T> {
-        Buffer {
-            rows: Vec::new(),
-            lines: Vec::new(),
-            to_batch,
-            to_output,
-        }
-    }
-
-    fn push(&mut self, row: T, line: u64) {
-        self.rows.push(row);
-        self.lines.push(line);
-    }
-
-    /// The buffered rows as an output, when there are at least `min` (and at least one).
-    fn take(&mut self, min: usize) -> Result<Option<Output>, ArrowError> {
-        if self.rows.is_empty() || self.rows.len() < min {
-            return Ok(None);
-        }
-        let batch = (self.to_batch)(&self.rows)?;
-        self.rows.clear();
-        Ok(Some((self.to_output)(
-            batch,
-            std::mem::take(&mut self.lines),
-        )))
-    }
-}
-
-/// Rows between two progress reports.
-const PROGRESS_ROWS: u64 = 16_384;
 
 /// Counts for one file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -111,41 +66,130 @@ pub enum StreamError {
     Sink(String),
 }
 
-/// Rejected rows waiting to be written.
-struct Quarantine {
-    source: String,
-    file: String,
-    rows: Vec<Rejection>,
+/// The mapper of a source, or why its constants cannot be used.
+pub fn mapper(mapping: &SourceMapping) -> Result<Mapper, StreamError> {
+    Mapper::new(mapping).map_err(|r| StreamError::Mapping {
+        source_name: mapping.name.clone(),
+        reason: format!("constant {}: {}", r.column, r.reason),
+    })
 }
 
-impl Quarantine {
-    fn batch(&mut self) -> Result<RecordBatch, ArrowError> {
-        let n = self.rows.len();
-        let mut column = StringBuilder::new();
-        let mut value = StringBuilder::new();
-        let mut reason = StringBuilder::new();
-        let mut line = UInt64Builder::with_capacity(n);
-        for r in self.rows.drain(..) {
-            line.append_value(r.line);
-            column.append_value(r.column);
-            value.append_value(r.value);
-            reason.append_value(r.reason);
-        }
-        let repeat = |s: &str| -> ArrayRef {
-            Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n]))
+/// Rejected rows as a batch of `quarantine`.
+fn quarantine_batch(
+    source: &str,
+    file: &str,
+    rows: &[Rejection],
+) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let repeat = |s: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, n)))
+    };
+    let text = |f: fn(&Rejection) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    RecordBatch::try_new(
+        QUARANTINE.schema(),
+        vec![
+            repeat(source),
+            repeat(file),
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.line))),
+            text(|r| &r.column),
+            text(|r| &r.value),
+            text(|r| &r.reason),
+        ],
+    )
+}
+
+/// Read every batch of `reader` through `mapper`, handing on batches of at most `batch_rows`
+/// rows to `sink`.
+pub fn ingest_reader(
+    reader: &mut BatchReader,
+    mapper: &mut Mapper,
+    mapping: &SourceMapping,
+    batch_rows: usize,
+    strict: bool,
+    sink: &mut dyn FnMut(Output) -> Result<(), String>,
+) -> Result<FileStats, StreamError> {
+    let file = reader.path().display().to_string();
+    let mut stats = FileStats::default();
+    let emit = |out: Output, sink: &mut dyn FnMut(Output) -> Result<(), String>| {
+        sink(out).map_err(StreamError::Sink)
+    };
+    while let Some(batch) = reader.next_batch(batch_rows)? {
+        let TextBatch {
+            ref malformed,
+            ref lines,
+            ..
+        } = batch;
+        stats.rows += (lines.len() + malformed.len()) as u64;
+        let mut mapped = mapper.map(&batch);
+        let outputs = match mapping.shape {
+            Shape::Tickets => {
+                let rows = records::tickets(&mut mapped)?;
+                vec![Output::Tickets(rows.batch, rows.lines)]
+            }
+            Shape::Snapshots => {
+                let rows = records::snapshots(&mut mapped)?;
+                vec![Output::Snapshots(rows.batch, rows.lines)]
+            }
+            Shape::Events => {
+                let (events, attributes) = records::events(&mut mapped)?;
+                vec![
+                    Output::Events(events.batch, events.lines),
+                    Output::Attributes(attributes.batch, attributes.lines),
+                ]
+            }
         };
-        RecordBatch::try_new(
-            QUARANTINE.schema(),
-            vec![
-                repeat(&self.source),
-                repeat(&self.file),
-                Arc::new(line.finish()),
-                Arc::new(column.finish()),
-                Arc::new(value.finish()),
-                Arc::new(reason.finish()),
-            ],
-        )
+        let mut rejections = mapped.rejections;
+        rejections.extend(malformed.iter().map(|m| Rejection {
+            line: m.line,
+            column: "(line)".into(),
+            value: m.raw.clone(),
+            reason: m.reason.clone(),
+        }));
+        // In line order; a row's values keep their column order.
+        rejections.sort_by_key(|r| r.line);
+        if strict {
+            if let Some(first) = rejections.first() {
+                return Err(StreamError::Strict {
+                    file,
+                    line: first.line,
+                    column: first.column.clone(),
+                    value: first.value.clone(),
+                    reason: first.reason.clone(),
+                });
+            }
+        }
+        let bad_rows = mapped.rejected.iter().filter(|r| **r).count() + malformed.len();
+        stats.quarantined += bad_rows as u64;
+        stats.records += (lines.len() - mapped.rejected.iter().filter(|r| **r).count()) as u64;
+        for out in outputs {
+            let empty = match &out {
+                Output::Tickets(b, _)
+                | Output::Events(b, _)
+                | Output::Attributes(b, _)
+                | Output::Snapshots(b, _) => b.num_rows() == 0,
+                _ => false,
+            };
+            if !empty {
+                emit(out, sink)?;
+            }
+        }
+        if !rejections.is_empty() {
+            emit(
+                Output::Quarantine(quarantine_batch(&mapping.name, &file, &rejections)?),
+                sink,
+            )?;
+        }
+        emit(
+            Output::Progress {
+                rows: stats.rows,
+                bytes: reader.bytes_read(),
+            },
+            sink,
+        )?;
     }
+    Ok(stats)
 }
 
 /// Read `path` through `mapping`, handing batches of at most `batch_rows` records to `sink`.
@@ -156,126 +200,9 @@ pub fn ingest_file(
     strict: bool,
     sink: &mut dyn FnMut(Output) -> Result<(), String>,
 ) -> Result<FileStats, StreamError> {
-    let mapper = Mapper::new(mapping).map_err(|r| StreamError::Mapping {
-        source_name: mapping.name.clone(),
-        reason: format!("constant {}: {}", r.column, r.reason),
-    })?;
-    let mut reader = RowReader::open(path, mapping)?;
-    let file = path.display().to_string();
-    let mut stats = FileStats::default();
-    let mut quarantine = Quarantine {
-        source: mapping.name.clone(),
-        file: file.clone(),
-        rows: Vec::new(),
-    };
-    let mut tickets = Buffer::new(tickets_batch, Output::Tickets);
-    let mut events = Buffer::new(events_batch, Output::Events);
-    let mut attributes = Buffer::new(attributes_batch, Output::Attributes);
-    let mut snapshots = Buffer::new(snapshots_batch, Output::Snapshots);
-    let mut row = Row::default();
-    let emit = |out: Output, sink: &mut dyn FnMut(Output) -> Result<(), String>| {
-        sink(out).map_err(StreamError::Sink)
-    };
-    while reader.next_row(&mut row)? {
-        stats.rows += 1;
-        let line = row.line;
-        let record = match row.malformed.take() {
-            Some((value, reason)) => Err(vec![Rejection {
-                line,
-                column: "(line)".into(),
-                value,
-                reason,
-            }]),
-            None => Ok(()),
-        }
-        .and_then(|()| mapper.map(&row))
-        .and_then(|fields| {
-            let mut accept = || -> Result<(), Rejection> {
-                match mapping.shape {
-                    Shape::Tickets => tickets.push(TicketRecord::from_fields(&fields)?, line),
-                    Shape::Events => {
-                        let event = EventRecord::from_fields(&fields)?;
-                        if let Some(a) = AttributeRecord::from_fields(&fields, &event)? {
-                            attributes.push(a, line);
-                        }
-                        events.push(event, line);
-                    }
-                    Shape::Snapshots => snapshots.push(SnapshotRecord::from_fields(&fields)?, line),
-                }
-                Ok(())
-            };
-            accept().map_err(|r| vec![r])
-        });
-        if record.is_ok() {
-            stats.records += 1;
-        }
-        if let Err(rejections) = record {
-            if strict {
-                let first = rejections.into_iter().next().unwrap_or(Rejection {
-                    line: row.line,
-                    column: String::new(),
-                    value: String::new(),
-                    reason: "rejected".into(),
-                });
-                return Err(StreamError::Strict {
-                    file,
-                    line: first.line,
-                    column: first.column,
-                    value: first.value,
-                    reason: first.reason,
-                });
-            }
-            stats.quarantined += 1;
-            quarantine.rows.extend(rejections);
-        }
-        for out in [
-            tickets.take(batch_rows)?,
-            events.take(batch_rows)?,
-            attributes.take(batch_rows)?,
-            snapshots.take(batch_rows)?,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            emit(out, sink)?;
-        }
-        if quarantine.rows.len() >= batch_rows {
-            emit(Output::Quarantine(quarantine.batch()?), sink)?;
-        }
-        if stats.rows % PROGRESS_ROWS == 0 {
-            let bytes = reader.bytes_read();
-            emit(
-                Output::Progress {
-                    rows: stats.rows,
-                    bytes,
-                },
-                sink,
-            )?;
-        }
-    }
-    for out in [
-        tickets.take(1)?,
-        events.take(1)?,
-        attributes.take(1)?,
-        snapshots.take(1)?,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        emit(out, sink)?;
-    }
-    if !quarantine.rows.is_empty() {
-        emit(Output::Quarantine(quarantine.batch()?), sink)?;
-    }
-    let bytes = reader.bytes_read();
-    emit(
-        Output::Progress {
-            rows: stats.rows,
-            bytes,
-        },
-        sink,
-    )?;
-    Ok(stats)
+    let mut mapper = mapper(mapping)?;
+    let (mut reader, _) = BatchReader::open(path, mapping)?;
+    ingest_reader(&mut reader, &mut mapper, mapping, batch_rows, strict, sink)
 }
 
 #[cfg(test)]

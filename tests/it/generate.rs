@@ -8,17 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, AsArray, Int64Array};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, TimestampMicrosecondType};
 
 use kpi::config::{Config, SourceMapping};
 use kpi::generate::{BadKind, Generate, Summary, BAD_ID_OFFSET};
 use kpi::history::{Event, Replay};
-use kpi::ingest::mapper::{Fields, Mapper};
-use kpi::ingest::reader::{Row, RowReader};
-use kpi::ingest::records::{EventRecord, TicketRecord};
-use kpi::ingest::timestamp::TimestampParser;
+use kpi::ingest::stream::{ingest_file, FileStats, Output};
+use kpi::ingest::timestamp::{TimestampParser, Window};
 use kpi::tables::{ActorRole, Status, Vocabulary};
 use kpi::workspace::{Origin, Workspace, BUNDLED};
 
@@ -67,56 +65,138 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every row of `file` through `mapping`: its canonical fields, or why it was rejected.
-fn mapped(file: &Path, mapping: &SourceMapping) -> Vec<Result<Fields, String>> {
-    let mut reader = RowReader::open(file, mapping).unwrap_or_else(|e| panic!("{e}"));
-    let mapper = Mapper::new(mapping).unwrap();
-    let mut row = Row::default();
-    let mut out = Vec::new();
-    while reader.next_row(&mut row).unwrap() {
-        out.push(mapper.map(&row).map_err(|r| format!("{r:?}")));
+/// A ticket as the ingest stages it (without its source system).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ticket {
+    ticket_id: String,
+    created_at: i64,
+    updated_at: Option<i64>,
+    channel: Option<String>,
+    inbox: Option<String>,
+    team: Option<String>,
+    priority: Option<String>,
+    requester: Option<String>,
+    assignee: Option<String>,
+    status: String,
+    first_response_at: Option<i64>,
+    resolved_at: Option<i64>,
+    closed_at: Option<i64>,
+    reopen_count: i32,
+    csat_score: Option<i32>,
+}
+
+impl Ticket {
+    /// The checks the ingest makes of every ticket: milestones not before creation, a CSAT
+    /// between 1 and 5.
+    fn consistent(&self) -> bool {
+        [self.first_response_at, self.resolved_at, self.closed_at]
+            .iter()
+            .all(|at| at.is_none_or(|at| at >= self.created_at))
+            && self.csat_score.is_none_or(|s| (1..=5).contains(&s))
     }
-    out
 }
 
-fn text(f: &Fields, column: &str) -> Option<String> {
-    f.get(column).text().map(str::to_string)
+/// An event as the ingest stages it, with its line.
+#[derive(Debug, Clone)]
+struct StagedEvent {
+    line: u64,
+    event_id: String,
+    ticket_id: String,
+    ts: i64,
+    event_type: String,
+    actor_role: Option<String>,
+    to_status: Option<String>,
+    value: Option<String>,
 }
 
-fn normalized(mut t: TicketRecord) -> TicketRecord {
-    t.source_system = String::new();
-    t
+/// Every row of `file` through `mapping` by the ingest's own reader, mapper and checks: what
+/// would be staged, and the number of rows rejected.
+fn staged(file: &Path, mapping: &SourceMapping) -> (Vec<Output>, FileStats) {
+    let mut outputs = Vec::new();
+    let stats = ingest_file(file, mapping, 1000, false, &mut |o| {
+        outputs.push(o);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    (outputs, stats)
+}
+
+fn texts(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
+    let c = batch.column_by_name(column).unwrap().as_string::<i32>();
+    c.is_valid(row).then(|| c.value(row).to_string())
+}
+
+fn times(batch: &RecordBatch, column: &str, row: usize) -> Option<i64> {
+    let c = batch
+        .column_by_name(column)
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    c.is_valid(row).then(|| c.value(row))
+}
+
+fn int32s(batch: &RecordBatch, column: &str, row: usize) -> Option<i32> {
+    let c = batch
+        .column_by_name(column)
+        .unwrap()
+        .as_primitive::<Int32Type>();
+    c.is_valid(row).then(|| c.value(row))
+}
+
+fn ticket(batch: &RecordBatch, row: usize) -> Ticket {
+    Ticket {
+        ticket_id: texts(batch, "ticket_id", row).unwrap(),
+        created_at: times(batch, "created_at", row).unwrap(),
+        updated_at: times(batch, "updated_at", row),
+        channel: texts(batch, "channel", row),
+        inbox: texts(batch, "inbox", row),
+        team: texts(batch, "team", row),
+        priority: texts(batch, "priority", row),
+        requester: texts(batch, "requester", row),
+        assignee: texts(batch, "assignee", row),
+        status: texts(batch, "status", row).unwrap(),
+        first_response_at: times(batch, "first_response_at", row),
+        resolved_at: times(batch, "resolved_at", row),
+        closed_at: times(batch, "closed_at", row),
+        reopen_count: int32s(batch, "reopen_count", row).unwrap(),
+        csat_score: int32s(batch, "csat_score", row),
+    }
 }
 
 /// Tickets by id from the tickets export, and the number of rejected rows.
-fn from_tickets(dir: &Path) -> (BTreeMap<String, TicketRecord>, usize) {
+fn from_tickets(dir: &Path) -> (BTreeMap<String, Ticket>, usize) {
     let mut good = BTreeMap::new();
-    let mut rejected = 0;
-    for row in mapped(&dir.join("tickets.csv"), &example("tickets")) {
-        match row.and_then(|f| TicketRecord::from_fields(&f).map_err(|r| r.reason)) {
-            Ok(t) => assert!(good.insert(t.ticket_id.clone(), normalized(t)).is_none()),
-            Err(_) => rejected += 1,
+    let (outputs, stats) = staged(&dir.join("tickets.csv"), &example("tickets"));
+    for out in outputs {
+        if let Output::Tickets(batch, _) = out {
+            for row in 0..batch.num_rows() {
+                let t = ticket(&batch, row);
+                assert!(good.insert(t.ticket_id.clone(), t).is_none());
+            }
         }
     }
-    (good, rejected)
+    (good, stats.quarantined as usize)
 }
 
 /// Tickets by id from the audit export (each ticket's last version), and the rejected rows.
-fn from_snapshots(dir: &Path) -> (BTreeMap<String, TicketRecord>, usize) {
-    let mut versions: BTreeMap<String, Vec<(i64, TicketRecord)>> = BTreeMap::new();
-    let mut rejected = 0;
-    for row in mapped(&dir.join("snapshots.csv"), &example("snapshots")) {
-        match row.and_then(|f| {
-            let t = TicketRecord::from_fields(&f).map_err(|r| r.reason)?;
-            Ok((f.get("sequence").int().unwrap(), t))
-        }) {
-            Ok((seq, t)) => versions
-                .entry(t.ticket_id.clone())
-                .or_default()
-                .push((seq, normalized(t))),
-            Err(_) => rejected += 1,
+fn from_snapshots(dir: &Path) -> (BTreeMap<String, Ticket>, usize) {
+    let mut versions: BTreeMap<String, Vec<(i64, Ticket)>> = BTreeMap::new();
+    let (outputs, stats) = staged(&dir.join("snapshots.csv"), &example("snapshots"));
+    for out in outputs {
+        if let Output::Snapshots(batch, _) = out {
+            let seq = batch
+                .column_by_name("_seq")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let t = ticket(&batch, row);
+                versions
+                    .entry(t.ticket_id.clone())
+                    .or_default()
+                    .push((seq.value(row), t));
+            }
         }
     }
+    let rejected = stats.quarantined as usize;
     let mut last = BTreeMap::new();
     for (id, mut v) in versions {
         v.sort_by_key(|(seq, _)| *seq);
@@ -146,27 +226,48 @@ fn from_snapshots(dir: &Path) -> (BTreeMap<String, TicketRecord>, usize) {
 /// Tickets by id derived from the event log by the history rules, the rejected rows, and the
 /// ids of derived tickets that fail the ticket checks; `triaged` counts the tickets whose first
 /// response is a move out of the initial status before any agent reply.
-fn from_events(
-    dir: &Path,
-    triaged: &mut usize,
-) -> (BTreeMap<String, TicketRecord>, usize, Vec<String>) {
-    let mut by_ticket: BTreeMap<String, Vec<(EventRecord, Fields)>> = BTreeMap::new();
-    let mut rejected = 0;
-    for row in mapped(&dir.join("events.ndjson"), &example("events")) {
-        match row.and_then(|f| Ok((EventRecord::from_fields(&f).map_err(|r| r.reason)?, f))) {
-            Ok((e, f)) => by_ticket
-                .entry(e.ticket_id.clone())
-                .or_default()
-                .push((e, f)),
-            Err(_) => rejected += 1,
+fn from_events(dir: &Path, triaged: &mut usize) -> (BTreeMap<String, Ticket>, usize, Vec<String>) {
+    let mut by_ticket: BTreeMap<String, Vec<StagedEvent>> = BTreeMap::new();
+    let mut attributes: BTreeMap<u64, (RecordBatch, usize)> = BTreeMap::new();
+    let (outputs, stats) = staged(&dir.join("events.ndjson"), &example("events"));
+    for out in outputs {
+        match out {
+            Output::Events(batch, lines) => {
+                for (row, line) in lines.into_iter().enumerate() {
+                    let e = StagedEvent {
+                        line,
+                        event_id: texts(&batch, "event_id", row).unwrap(),
+                        ticket_id: texts(&batch, "ticket_id", row).unwrap(),
+                        ts: times(&batch, "ts", row).unwrap(),
+                        event_type: texts(&batch, "event_type", row).unwrap(),
+                        actor_role: texts(&batch, "actor_role", row),
+                        to_status: texts(&batch, "to_status", row),
+                        value: texts(&batch, "value", row),
+                    };
+                    by_ticket.entry(e.ticket_id.clone()).or_default().push(e);
+                }
+            }
+            Output::Attributes(batch, lines) => {
+                for (row, line) in lines.into_iter().enumerate() {
+                    attributes.insert(line, (batch.clone(), row));
+                }
+            }
+            _ => {}
         }
     }
+    let rejected = stats.quarantined as usize;
     let mut good = BTreeMap::new();
     let mut inconsistent = Vec::new();
     for (id, events) in by_ticket {
-        let (_, last) = events.last().unwrap();
+        // The ticket's attributes on its last line.
+        let last = events.iter().map(|e| e.line).max().unwrap();
+        let attribute = |column: &str| {
+            attributes
+                .get(&last)
+                .and_then(|(batch, row)| texts(batch, column, *row))
+        };
         // The events in `ticket_events` order, through the one owner of the rules.
-        let mut ordered: Vec<&EventRecord> = events.iter().map(|(e, _)| e).collect();
+        let mut ordered: Vec<&StagedEvent> = events.iter().collect();
         ordered.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
         let history: Vec<Event> = ordered
             .iter()
@@ -179,22 +280,23 @@ fn from_events(
             })
             .collect();
         let facts = Replay::of(&history);
-        let t = TicketRecord {
+        let t = Ticket {
             ticket_id: id.clone(),
-            source_system: String::new(),
             created_at: facts.created_at.unwrap(),
             updated_at: facts.updated_at,
-            channel: text(last, "channel"),
-            inbox: text(last, "inbox"),
-            team: text(last, "team"),
-            priority: text(last, "priority"),
-            requester: text(last, "requester"),
-            assignee: text(last, "assignee"),
+            channel: attribute("channel"),
+            inbox: attribute("inbox"),
+            team: attribute("team"),
+            priority: attribute("priority"),
+            requester: attribute("requester"),
+            assignee: attribute("assignee"),
             first_response_at: facts.first_response_at,
             resolved_at: facts.resolved_at,
             closed_at: facts.closed_at,
             reopen_count: facts.reopen_count as i32,
-            csat_score: last.get("csat_score").int().map(|v| v as i32),
+            csat_score: attributes
+                .get(&last)
+                .and_then(|(batch, row)| int32s(batch, "csat_score", *row)),
             status: facts.status.unwrap().as_str().to_string(),
         };
         let first_reply = ordered
@@ -208,14 +310,13 @@ fn from_events(
         let rated = events
             .iter()
             .rev()
-            .find(|(e, _)| e.event_type == "csat_rated")
-            .and_then(|(e, _)| e.value.as_deref()?.parse::<i32>().ok());
+            .find(|e| e.event_type == "csat_rated")
+            .and_then(|e| e.value.as_deref()?.parse::<i32>().ok());
         assert_eq!(rated, t.csat_score, "{id}");
-        match t.check(0) {
-            Ok(()) => {
-                good.insert(id, t);
-            }
-            Err(_) => inconsistent.push(id),
+        if t.consistent() {
+            good.insert(id, t);
+        } else {
+            inconsistent.push(id);
         }
     }
     (good, rejected, inconsistent)
@@ -315,8 +416,8 @@ fn the_three_exports_agree_with_the_derivation_rules() {
     }
 
     // The sample is realistic enough to exercise every rule.
-    let all: Vec<&TicketRecord> = ids.iter().map(|id| &tickets[id]).collect();
-    let count = |f: &dyn Fn(&TicketRecord) -> bool| all.iter().filter(|t| f(t)).count();
+    let all: Vec<&Ticket> = ids.iter().map(|id| &tickets[id]).collect();
+    let count = |f: &dyn Fn(&Ticket) -> bool| all.iter().filter(|t| f(t)).count();
     assert!(count(&|t| t.reopen_count > 0) > 0);
     assert!(count(&|t| t.csat_score.is_some()) > 40);
     assert!(count(&|t| t.closed_at.is_some()) > 100);
@@ -340,15 +441,22 @@ fn without_bad_rows_every_row_maps_and_every_ticket_timestamp_parses() {
     let summary = generate(dir.path(), 200, 8, 0.0);
     assert!(summary.files.iter().all(|f| f.bad_records() == 0));
     for (i, (shape, _, file)) in SHAPES.into_iter().enumerate() {
-        let rows = mapped(&dir.path().join(file), &example(shape));
-        assert_eq!(rows.len() as u64, summary.files[i].rows, "{file}");
-        let rejected: Vec<&String> = rows.iter().filter_map(|r| r.as_ref().err()).collect();
+        let (outputs, stats) = staged(&dir.path().join(file), &example(shape));
+        assert_eq!(stats.rows, summary.files[i].rows, "{file}");
+        let rejected: Vec<&Output> = outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Quarantine(_)))
+            .collect();
         assert!(rejected.is_empty(), "{file}: {rejected:?}");
     }
 
     // The ticket export's timestamp cells, read with the mapping's formats and zone.
     let mapping = example("tickets");
-    let parser = TimestampParser::new(mapping.timestamp_formats.clone(), mapping.timezone);
+    let parser = TimestampParser::new(
+        mapping.timestamp_formats.clone(),
+        mapping.timezone,
+        Window::default(),
+    );
     let bytes = read(&dir.path().join("tickets.csv"));
     assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();

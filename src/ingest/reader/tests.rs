@@ -1,7 +1,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 
@@ -15,14 +17,43 @@ const TICKETS: &str = r#"shape = "tickets"
 columns = { ticket_id = "Id", created_at = "Created", status = "Status", assignee = { header = "Name", occurrence = 2 } }
 "#;
 
-fn rows(path: &Path, mapping: &SourceMapping) -> Vec<Row> {
-    let mut reader = RowReader::open(path, mapping).unwrap();
+/// One read row: its line and values (`None` for NULL), or a malformed line's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    line: u64,
+    values: Vec<Option<String>>,
+    malformed: Option<(String, String)>,
+}
+
+fn read_all(reader: &mut BatchReader, batch_rows: usize) -> Vec<Row> {
     let mut out = Vec::new();
-    let mut row = Row::default();
-    while reader.next_row(&mut row).unwrap() {
-        out.push(row.clone());
+    while let Some(batch) = reader.next_batch(batch_rows).unwrap() {
+        for (i, &line) in batch.lines.iter().enumerate() {
+            out.push(Row {
+                line,
+                values: batch
+                    .columns
+                    .iter()
+                    .map(|c| (!c.is_null(i)).then(|| c.value(i).to_string()))
+                    .collect(),
+                malformed: None,
+            });
+        }
+        for m in &batch.malformed {
+            out.push(Row {
+                line: m.line,
+                values: Vec::new(),
+                malformed: Some((m.raw.clone(), m.reason.clone())),
+            });
+        }
     }
+    out.sort_by_key(|r| r.line);
     out
+}
+
+fn rows(path: &Path, mapping: &SourceMapping) -> Vec<Row> {
+    let (mut reader, _) = BatchReader::open(path, mapping).unwrap();
+    read_all(&mut reader, 2)
 }
 
 fn values(row: &Row) -> Vec<Option<&str>> {
@@ -53,8 +84,14 @@ fn csv_with_bom_crlf_quotes_and_repeated_headers() {
     assert_eq!(got[0].line, 2);
     assert_eq!(values(&got[1])[2], Some("Multi\r\nline"));
     assert_eq!(values(&got[1])[3], Some(""));
-    // A short row: the missing fields are absent, not an error.
-    assert_eq!(values(&got[2]), [Some("3"), None, None, None]);
+    // A short row is not a row: reported with its line, its text and the field counts.
+    assert_eq!(
+        got[2].malformed,
+        Some((
+            "3;x".into(),
+            "malformed line: 2 fields, header has 5".into()
+        ))
+    );
     assert_eq!(got[2].line, 5);
 }
 
@@ -113,7 +150,7 @@ fn missing_headers_fail_fast_and_suggest_the_delimiter() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.csv");
     std::fs::write(&path, "Id;Name;Created;Status\n1;a;b;c\n").unwrap();
-    let err = RowReader::open(&path, &mapping(TICKETS))
+    let err = BatchReader::open(&path, &mapping(TICKETS))
         .err()
         .unwrap()
         .to_string();
@@ -126,7 +163,7 @@ fn missing_headers_fail_fast_and_suggest_the_delimiter() {
         "{err}"
     );
     let m = mapping(&format!("delimiter = \";\"\n{TICKETS}"));
-    let err = RowReader::open(&path, &m).err().unwrap().to_string();
+    let err = BatchReader::open(&path, &m).err().unwrap().to_string();
     assert!(
         err.contains("missing header(s) 'Name' (occurrence 2)"),
         "{err}"
@@ -149,11 +186,9 @@ fn ndjson_keys_nulls_and_bad_lines() {
          columns = { ticket_id = \"id\", updated_at = \"at\", status = \"state\", sequence = \"n\" }\n\
          constants = { created_at = \"2026-03-01T00:00:00Z\" }\n",
     );
-    let mut reader = RowReader::open(&path, &m).unwrap();
-    let mut row = Row::default();
-    assert!(reader.next_row(&mut row).unwrap());
+    let got = rows(&path, &m);
     assert_eq!(
-        values(&row),
+        values(&got[0]),
         [
             Some("9"),
             Some("2026-03-02T08:00:00Z"),
@@ -161,15 +196,13 @@ fn ndjson_keys_nulls_and_bad_lines() {
             Some("3")
         ]
     );
-    assert!(reader.next_row(&mut row).unwrap());
-    assert_eq!(row.line, 3);
-    assert_eq!(values(&row), [Some("10"), None, Some("open"), None]);
-    assert!(reader.next_row(&mut row).unwrap());
-    assert_eq!(row.line, 4);
-    let (raw, reason) = row.malformed.clone().unwrap();
+    assert_eq!(got[1].line, 3);
+    assert_eq!(values(&got[1]), [Some("10"), None, Some("open"), None]);
+    assert_eq!(got[2].line, 4);
+    let (raw, reason) = got[2].malformed.clone().unwrap();
     assert_eq!(raw, "not json");
     assert!(reason.starts_with("not a JSON object"), "{reason}");
-    assert!(!reader.next_row(&mut row).unwrap());
+    assert_eq!(got.len(), 3);
 }
 
 #[test]

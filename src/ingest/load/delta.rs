@@ -1,0 +1,155 @@
+//! Delta writes: stored tables registered in the run's session, appends and MERGEs of planned
+//! rows, and the rejected rows merged into `quarantine`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+
+use crate::tables::delta::{self as store};
+use crate::tables::{Table, QUARANTINE};
+
+use super::stage::{has_files, register_staged, Stage};
+use super::{query, IngestError, Progress};
+
+/// Register the stored `table` of `data_dir`, at its latest version, as `name`.
+pub(super) async fn register_latest(
+    ctx: &SessionContext,
+    name: &str,
+    data_dir: &Path,
+    table: &Table,
+) -> Result<(), IngestError> {
+    let path = store::table_path(data_dir, table);
+    let stored = store::open(&path).await?;
+    register(ctx, name, &stored, &path).await
+}
+
+/// Register (or re-register) the stored `table` as `name`.
+pub(super) async fn register(
+    ctx: &SessionContext,
+    name: &str,
+    table: &DeltaTable,
+    path: &Path,
+) -> Result<(), IngestError> {
+    let provider = store::provider(Arc::new(ctx.state()), table, path).await?;
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, provider)
+        .map_err(query("registering a stored table"))?;
+    Ok(())
+}
+
+/// Merge the rows rejected from the files and the conflicts into `quarantine`.
+pub(super) async fn record_rejections(
+    ctx: &SessionContext,
+    data_dir: &Path,
+    stage: &Stage,
+    conflicts: Vec<RecordBatch>,
+    progress: &dyn Progress,
+) -> Result<DeltaTable, IngestError> {
+    let mut quarantine = store::open_or_create(data_dir, &QUARANTINE).await?;
+    let staged_rejects = stage.dir.join(QUARANTINE.name);
+    let mut sources = Vec::new();
+    if has_files(&staged_rejects) {
+        register_staged(ctx, "rejected", &staged_rejects).await?;
+        sources.push(
+            ctx.table("rejected")
+                .await
+                .map_err(query("reading the rejected rows"))?,
+        );
+    }
+    if conflicts.iter().any(|b| b.num_rows() > 0) {
+        sources.push(
+            ctx.read_batches(conflicts)
+                .map_err(query("reading the conflicts"))?,
+        );
+    }
+    if let Some(first) = sources.pop() {
+        progress.step("recording rejected rows in quarantine");
+        let mut all = first;
+        for other in sources {
+            all = all
+                .union(other)
+                .map_err(query("collecting rejected rows"))?;
+        }
+        let columns: Vec<&str> = QUARANTINE.column_names().collect();
+        // Every column is the key: a rejected row already recorded is not recorded again.
+        quarantine = merge(
+            ctx,
+            quarantine,
+            all,
+            &columns,
+            QUARANTINE.key,
+            false,
+            QUARANTINE.name,
+        )
+        .await?;
+    }
+    Ok(quarantine)
+}
+
+/// Append the rows of `source`, all with keys `table` lacks, to `table` in one commit.
+pub(super) async fn append(
+    ctx: &SessionContext,
+    table: DeltaTable,
+    source: datafusion::dataframe::DataFrame,
+    name: &'static str,
+) -> Result<DeltaTable, IngestError> {
+    table
+        .write(Vec::new())
+        .with_input_plan(source.logical_plan().clone())
+        .with_save_mode(deltalake::protocol::SaveMode::Append)
+        .with_session_state(Arc::new(ctx.state()))
+        .await
+        .map_err(|source| IngestError::Commit {
+            table: name,
+            source: Box::new(source),
+        })
+}
+
+/// MERGE `source` into `table`, matching rows on the `key` columns: insert the rows of `source`
+/// the table lacks and, with `update`, overwrite the matched ones.
+pub(super) async fn merge(
+    ctx: &SessionContext,
+    table: DeltaTable,
+    source: datafusion::dataframe::DataFrame,
+    columns: &[&str],
+    key: &[&str],
+    update: bool,
+    name: &'static str,
+) -> Result<DeltaTable, IngestError> {
+    let on = key
+        .iter()
+        .map(|k| format!("t.\"{k}\" = s.\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let commit = |source| IngestError::Commit {
+        table: name,
+        source: Box::new(source),
+    };
+    let mut builder = table
+        .merge(source, on)
+        .with_session_state(Arc::new(ctx.state()))
+        .with_source_alias("s")
+        .with_target_alias("t")
+        .when_not_matched_insert(|mut i| {
+            for c in columns {
+                i = i.set(format!("\"{c}\""), format!("s.\"{c}\""));
+            }
+            i
+        })
+        .map_err(commit)?;
+    if update {
+        builder = builder
+            .when_matched_update(|mut u| {
+                for c in columns {
+                    u = u.update(format!("\"{c}\""), format!("s.\"{c}\""));
+                }
+                u
+            })
+            .map_err(commit)?;
+    }
+    let (table, _metrics) = builder.await.map_err(commit)?;
+    Ok(table)
+}

@@ -1,0 +1,131 @@
+//! Derivation: rows computed from others in the run's SQL session: events from consecutive
+//! snapshots of a ticket, and tickets from their whole event history by the history rules.
+
+use crate::tables::vocab::sql_literal;
+use crate::tables::EventType;
+
+use super::reconcile::hash_sql;
+use super::stage::{STAGED, STAGED_ATTRIBUTES};
+
+/// The relations [`snapshot_events_sql`] and [`derived_tickets_sql`] read, as `_chunk` views.
+pub(super) const SNAPSHOT_INPUTS: &[&str] = &[STAGED, "tickets_before"];
+pub(super) const DERIVED_INPUTS: &[&str] =
+    &[STAGED, STAGED_ATTRIBUTES, "events_now", "stored_tickets"];
+/// What a derived row names as its file in quarantine and plans.
+pub(super) const DERIVED_FILE: &str = "(derived from ticket_events)";
+
+/// Status-change, assignment and priority-change events from consecutive snapshots of each
+/// ticket (the staged ones, the first of them diffed with the stored ticket when that is
+/// older), and a `created` event per ticket. Event ids hash the event's content.
+pub(super) fn snapshot_events_sql() -> String {
+    let order = "PARTITION BY ticket_id, source_system \
+                 ORDER BY updated_at, _seq NULLS FIRST, _file, _line";
+    let id = hash_sql([
+        "source_system",
+        "ticket_id",
+        "CAST(ts AS BIGINT)",
+        "event_type",
+        "actor",
+        "from_status",
+        "to_status",
+        "value",
+    ]);
+    let none = "CAST(NULL AS VARCHAR)";
+    let created = sql_literal(EventType::Created);
+    let status = sql_literal(EventType::StatusChanged);
+    let assigned = sql_literal(EventType::Assigned);
+    let priority = sql_literal(EventType::PriorityChanged);
+    // One pass over the snapshots: each is paired with the four kinds of event it may yield
+    // (a tiny build side), and the pairs that yield nothing are filtered out.
+    format!(
+        "WITH s AS (
+            SELECT ticket_id, source_system, created_at, updated_at, status, assignee, priority,
+                _seq, _actor, _file, _line,
+                row_number() OVER ({order}) AS _n,
+                lag(status) OVER ({order}) AS _ls,
+                lag(assignee) OVER ({order}) AS _la,
+                lag(priority) OVER ({order}) AS _lp
+            FROM {STAGED}_chunk
+        ),
+        p AS (
+            SELECT s.*,
+                coalesce(s._n > 1 OR b.updated_at < s.updated_at, false) AS _prev,
+                CASE WHEN s._n > 1 THEN s._ls ELSE b.status END AS _ps,
+                CASE WHEN s._n > 1 THEN s._la ELSE b.assignee END AS _pa,
+                CASE WHEN s._n > 1 THEN s._lp ELSE b.priority END AS _pp
+            FROM s LEFT JOIN tickets_before_chunk b
+                ON b.ticket_id = s.ticket_id AND b.source_system = s.source_system
+        ),
+        e AS (
+            SELECT ticket_id, source_system,
+                CASE WHEN k.kind = {created} THEN created_at ELSE updated_at END AS ts,
+                k.kind AS event_type,
+                CASE WHEN k.kind = {created} THEN {none} ELSE _actor END AS actor,
+                CASE WHEN k.kind = {status} THEN _ps END AS from_status,
+                CASE WHEN k.kind = {status} THEN status END AS to_status,
+                CASE k.kind WHEN {assigned} THEN assignee WHEN {priority} THEN priority END
+                    AS value,
+                _file, _line
+            FROM (VALUES ({created}), ({status}), ({assigned}), ({priority}))
+                AS k(kind)
+            CROSS JOIN p
+            WHERE CASE k.kind
+                WHEN {created} THEN _n = 1
+                WHEN {status} THEN _prev AND status IS DISTINCT FROM _ps
+                WHEN {assigned} THEN _prev AND assignee IS NOT NULL AND assignee IS DISTINCT FROM _pa
+                ELSE _prev AND priority IS NOT NULL AND priority IS DISTINCT FROM _pp
+            END
+        )
+        SELECT {id} AS event_id, ticket_id, source_system, ts, event_type, actor,
+            {none} AS actor_role, from_status, to_status, value,
+            to_char(ts, '%Y-%m') AS month, _file, _line, CAST(NULL AS BIGINT) AS _s
+        FROM e"
+    )
+}
+
+/// The tickets of the events staged in this run, derived from all their stored events by the
+/// history rules ([`crate::history`]), with the latest attributes the event rows carried;
+/// attributes a run does not carry keep their stored values.
+pub(super) fn derived_tickets_sql() -> String {
+    let attribute = |c: &str| {
+        format!(
+            "CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at \
+                 THEN coalesce(a.{c}, t.{c}) ELSE coalesce(t.{c}, a.{c}) END AS {c}"
+        )
+    };
+    let latest = |c: &str| {
+        format!("first_value({c} ORDER BY ts DESC, _file DESC, _line DESC) FILTER (WHERE {c} IS NOT NULL) AS {c}")
+    };
+    let plain = ["channel", "inbox", "team", "priority", "requester"];
+    let attributes: Vec<String> = plain.iter().map(|c| attribute(c)).collect();
+    let latest: Vec<String> = plain
+        .iter()
+        .chain(&["assignee", "csat_score"])
+        .map(|c| latest(c))
+        .collect();
+    format!(
+        "WITH k AS (SELECT DISTINCT ticket_id, source_system FROM {STAGED}_chunk),
+        ev AS (
+            SELECT e.* FROM events_now_chunk e
+            JOIN k ON e.ticket_id = k.ticket_id AND e.source_system = k.source_system
+        ),
+        h AS ({facts}),
+        a AS (
+            SELECT ticket_id, source_system, max(ts) AS _ts, {latest}
+            FROM {STAGED_ATTRIBUTES}_chunk GROUP BY ticket_id, source_system
+        )
+        SELECT h.ticket_id, h.source_system, h.created_at, h.updated_at, {attributes},
+            CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at
+                THEN coalesce(a.assignee, h.assigned, t.assignee)
+                ELSE coalesce(h.assigned, t.assignee, a.assignee) END AS assignee,
+            h.status, h.first_response_at, h.resolved_at, h.closed_at, h.reopen_count,
+            coalesce(h.csat_score, a.csat_score, t.csat_score) AS csat_score,
+            '{DERIVED_FILE}' AS _file, arrow_cast(0, 'UInt64') AS _line, CAST(NULL AS BIGINT) AS _s
+        FROM h
+        LEFT JOIN a ON a.ticket_id = h.ticket_id AND a.source_system = h.source_system
+        LEFT JOIN stored_tickets_chunk t ON t.ticket_id = h.ticket_id AND t.source_system = h.source_system",
+        facts = crate::history::sql::ticket_facts("ev"),
+        latest = latest.join(",\n                "),
+        attributes = attributes.join(",\n            "),
+    )
+}

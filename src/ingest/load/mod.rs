@@ -1,0 +1,355 @@
+//! One ingest run: export files through a source mapping into the stored tables.
+//!
+//! 1. Every file streams through its mapping ([`super::stream`]) into Arrow files in a staging
+//!    folder (`data/_staging/…`), so memory stays bounded whatever the export's size; files,
+//!    and byte ranges of large files, are read by [`Options::threads`] threads (`stage`).
+//!    With `strict`, the first bad row stops the run and nothing is committed.
+//! 2. The staged rows are reconciled with the stored table in DataFusion SQL: one version per
+//!    key (the latest; see `reconcile::version_sql`), and for each the action that makes the result
+//!    independent of the order in which overlapping exports arrive (insert, update, unchanged,
+//!    or a conflict: the same key and version with different content, where the version with
+//!    the greater content hash is kept and the other goes to quarantine).
+//!    A large run does this in chunks of keys ([`Options::chunk_rows`]), so that what the SQL holds
+//!    in memory is bounded by the chunk rather than by the export.
+//! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
+//!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
+//!    does not repeat them).
+//!
+//! A run holds an exclusive lock on the data folder; staging left behind by a killed run is
+//! removed by the next one.
+
+mod delta;
+mod derive;
+mod reconcile;
+mod stage;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::common::DataFusionError;
+
+use crate::config::{Shape, SourceMapping};
+use crate::tables::delta::{self as store, StoreError};
+use crate::tables::{Table, QUARANTINE, TICKETS, TICKET_EVENTS};
+
+use super::records::attributes_schema;
+use super::stream::StreamError;
+use delta::{record_rejections, register_latest};
+use derive::{derived_tickets_sql, snapshot_events_sql, DERIVED_INPUTS, SNAPSHOT_INPUTS};
+use reconcile::{column_list, ingest_context, Input, Mode, Run};
+use stage::{register_staged, stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
+
+/// Records per Arrow batch while reading.
+const BATCH_ROWS: usize = 8_192;
+/// The staging folder inside the data folder (hidden from sessions by its leading `_`).
+const STAGING: &str = "_staging";
+/// The lock file that serialises ingest runs on one data folder.
+const LOCK: &str = ".ingest.lock";
+
+/// Why a run failed. Nothing is committed when a run fails before its commits.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Query {
+        context: String,
+        source: Box<DataFusionError>,
+    },
+    #[error("committing to '{table}': {source}")]
+    Commit {
+        table: &'static str,
+        source: Box<deltalake::DeltaTableError>,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> IngestError {
+    let context = context.into();
+    move |source| IngestError::Io { context, source }
+}
+
+fn query(context: &str) -> impl FnOnce(DataFusionError) -> IngestError + '_ {
+    move |source| IngestError::Query {
+        context: context.to_string(),
+        source: Box::new(source),
+    }
+}
+
+/// What happened to the rows of one table in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableCounts {
+    /// Rows of the input that belong to this table (including rejected ones).
+    pub read: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    /// Rows already stored as they are, older than the stored version, or repeated in the input.
+    pub unchanged: u64,
+    pub quarantined: u64,
+    /// The table's version after the run.
+    pub version: i64,
+}
+
+/// One input file's counts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IngestReport {
+    pub source: String,
+    pub files: Vec<FileReport>,
+    pub tables: BTreeMap<&'static str, TableCounts>,
+}
+
+/// Hooks for progress reports while a run works.
+pub trait Progress {
+    /// Reading starts: these files, of so many bytes in all.
+    fn reading(&self, _files: &[PathBuf], _bytes: u64) {}
+    /// Rows and bytes of the files read so far.
+    fn read(&self, _rows: u64, _bytes: u64) {}
+    /// A later step starts (reconciling, committing).
+    fn step(&self, _what: &str) {}
+}
+
+/// No progress reports.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// How a run works: strictness and the tuning of its chunks and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Stop at the first bad row and commit nothing.
+    pub strict: bool,
+    /// Rows a step handles at once: a step reads its inputs once per chunk, and what a chunk's
+    /// sorts, joins and windows hold grows with it (about 1 KB per row of events in memory).
+    pub chunk_rows: u64,
+    /// The memory (MiB) a chunk's SQL may reserve; sorts beyond it spill to the staging folder.
+    /// With the default, 1M generated tickets ingest in every shape with a peak of 1.3–1.7 GB
+    /// (BENCHMARKS.md).
+    pub memory_mb: usize,
+    /// Files, or byte ranges of large files, read at once. The tables and the quarantine do not
+    /// depend on it.
+    pub threads: usize,
+}
+
+impl Options {
+    /// The default rows per chunk.
+    pub const CHUNK_ROWS: u64 = 1_000_000;
+    /// The default memory of a run's SQL, MiB.
+    pub const MEMORY_MB: usize = 1024;
+    /// The least memory a run accepts, MiB.
+    pub const MIN_MEMORY_MB: usize = 64;
+    /// The most memory a run accepts, MiB (1 PiB: a bound, not a recommendation).
+    pub const MAX_MEMORY_MB: usize = 1 << 30;
+
+    /// The default threads: the machine's cores.
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            strict: false,
+            chunk_rows: Options::CHUNK_ROWS,
+            memory_mb: Options::MEMORY_MB,
+            threads: Options::default_threads(),
+        }
+    }
+}
+
+/// Ingest `files` through `mapping` into the tables of `data_dir`.
+pub async fn ingest(
+    data_dir: &Path,
+    mapping: &SourceMapping,
+    files: &[PathBuf],
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<IngestReport, IngestError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(io(format!("cannot create {}", data_dir.display())))?;
+    let lock_path = data_dir.join(LOCK);
+    let lock =
+        File::create(&lock_path).map_err(io(format!("cannot create {}", lock_path.display())))?;
+    lock.lock()
+        .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+
+    let staging_root = data_dir.join(STAGING);
+    if staging_root.exists() {
+        // Left by a run that was killed: it committed nothing from there, or all of it.
+        std::fs::remove_dir_all(&staging_root)
+            .map_err(io(format!("cannot remove {}", staging_root.display())))?;
+    }
+    let stage = Stage::new(staging_root.join(format!("run-{}", std::process::id())))?;
+    let result = run(data_dir, mapping, files, options, progress, &stage).await;
+    // The staging folder goes in every case; the lock is released when `lock` drops.
+    let _ = std::fs::remove_dir_all(&staging_root);
+    drop(lock);
+    result
+}
+
+async fn run(
+    data_dir: &Path,
+    mapping: &SourceMapping,
+    files: &[PathBuf],
+    options: &Options,
+    progress: &dyn Progress,
+    stage: &Stage,
+) -> Result<IngestReport, IngestError> {
+    // 1. Stage.
+    let staged = stage_files(files, mapping, options, stage, progress)?;
+    let (reports, totals) = (staged.reports, staged.totals);
+    let (staged_records, staged_attributes) = (staged.records, staged.attributes);
+
+    // 2. Reconcile and commit, table by table.
+    let ctx = ingest_context(&stage.dir.join("spill"), options.memory_mb)?;
+    let tickets = &TICKETS;
+    let events = &TICKET_EVENTS;
+    // Both tables exist after any run, so that every session can query them.
+    let mut versions = BTreeMap::new();
+    for target in [tickets, events] {
+        let table = store::open_or_create(data_dir, target).await?;
+        versions.insert(target.name, store::version(&table));
+    }
+    let mut tables: BTreeMap<&'static str, TableCounts> = BTreeMap::new();
+    let mut conflicts: Vec<RecordBatch> = Vec::new();
+    let primary = match mapping.shape {
+        Shape::Tickets => tickets.name,
+        Shape::Events => events.name,
+        Shape::Snapshots => tickets.name,
+    };
+    if staged_records > 0 {
+        register_staged(&ctx, STAGED, &stage.dir.join(STAGED)).await?;
+        let staged_columns = |target: &Table| {
+            format!(
+                "SELECT {}, _file, _line, CAST(NULL AS BIGINT) AS _s FROM {STAGED}",
+                column_list(target.columns, "")
+            )
+        };
+        let steps = Run {
+            ctx: &ctx,
+            data_dir,
+            stage,
+            mapping,
+            progress,
+            chunks: staged_records.div_ceil(options.chunk_rows.max(1)).max(1),
+        };
+        let mut applied = Vec::new();
+        match mapping.shape {
+            Shape::Tickets => {
+                let sql = staged_columns(tickets);
+                applied.push(
+                    steps
+                        .apply(tickets, Input::View(&sql), Mode::Versioned)
+                        .await?,
+                );
+            }
+            Shape::Events => {
+                let sql = staged_columns(events);
+                applied.push(
+                    steps
+                        .apply(events, Input::View(&sql), Mode::Versioned)
+                        .await?,
+                );
+                if mapping.derive_tickets {
+                    progress.step("deriving tickets from their events");
+                    if staged_attributes > 0 {
+                        register_staged(
+                            &ctx,
+                            STAGED_ATTRIBUTES,
+                            &stage.dir.join(STAGED_ATTRIBUTES),
+                        )
+                        .await?;
+                    } else {
+                        let empty = with_lines(&attributes_schema());
+                        ctx.register_batch(STAGED_ATTRIBUTES, RecordBatch::new_empty(empty))
+                            .map_err(query("registering the staged attributes"))?;
+                    }
+                    register_latest(&ctx, "events_now", data_dir, events).await?;
+                    let sql = derived_tickets_sql();
+                    applied.push(
+                        steps
+                            .apply(
+                                tickets,
+                                Input::Materialized(&sql, DERIVED_INPUTS),
+                                Mode::Derived,
+                            )
+                            .await?,
+                    );
+                }
+            }
+            Shape::Snapshots => {
+                // The events first: they diff the first snapshot of each ticket with the
+                // stored ticket as it was before this run.
+                register_latest(&ctx, "tickets_before", data_dir, tickets).await?;
+                let sql = snapshot_events_sql();
+                applied.push(
+                    steps
+                        .apply(
+                            events,
+                            Input::Materialized(&sql, SNAPSHOT_INPUTS),
+                            Mode::Versioned,
+                        )
+                        .await?,
+                );
+                let sql = format!(
+                    "SELECT {}, _file, _line, _seq AS _s FROM {STAGED}",
+                    column_list(tickets.columns, "")
+                );
+                applied.push(
+                    steps
+                        .apply(tickets, Input::View(&sql), Mode::Versioned)
+                        .await?,
+                );
+            }
+        }
+        for a in applied {
+            versions.insert(a.table, a.version);
+            let counts = tables.entry(a.table).or_default();
+            counts.read += a.counts.read;
+            counts.inserted += a.counts.inserted;
+            counts.updated += a.counts.updated;
+            counts.unchanged += a.counts.unchanged;
+            counts.quarantined += a.counts.quarantined;
+            conflicts.extend(a.conflicts);
+        }
+    }
+    {
+        // Rows of the files that were rejected belong to the table the export feeds.
+        let counts = tables.entry(primary).or_default();
+        if mapping.shape != Shape::Snapshots || staged_records == 0 {
+            counts.read = totals.rows;
+        } else {
+            counts.read += totals.quarantined;
+        }
+        counts.quarantined += totals.quarantined;
+    }
+
+    // 3. Rejected rows: those of the files, then the conflicts.
+    let quarantine = record_rejections(&ctx, data_dir, stage, conflicts, progress).await?;
+    versions.insert(QUARANTINE.name, store::version(&quarantine));
+    for (name, version) in versions {
+        tables.entry(name).or_default().version = version;
+    }
+
+    Ok(IngestReport {
+        source: mapping.name.clone(),
+        files: reports,
+        tables,
+    })
+}

@@ -1,0 +1,271 @@
+//! NDJSON lines, one JSON object each, read line by line: a line that is not an object, or not
+//! valid UTF-8, is reported with its line number and the rest of the file goes on. Only the
+//! mapped keys are decoded (strings borrowed where they have no escapes); every other key is
+//! skipped without building a value.
+//!
+//! A mapped value arrives as text: a string as it is, a number as written (a whole number
+//! written with a zero fraction, `1.0`, as `1`, so that a key means one thing), `true`/`false`,
+//! and JSON null as absent. An object or an array where a value is expected is an error of that
+//! value, not text.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// One line: its 1-based number, its offset from the input's start, and its bytes without the
+/// line end.
+pub(super) struct Line<'a> {
+    pub number: u64,
+    pub start: u64,
+    pub bytes: &'a [u8],
+}
+
+/// The non-blank lines of an input.
+pub(super) struct Lines<R> {
+    input: BufReader<R>,
+    buf: Vec<u8>,
+    number: u64,
+    offset: u64,
+    first: bool,
+}
+
+impl<R: Read> Lines<R> {
+    /// Lines of `input`, whose first byte is at line `lines_before + 1` of the file and at
+    /// offset `offset`.
+    pub fn new(input: R, lines_before: u64, offset: u64) -> Lines<R> {
+        Lines {
+            input: BufReader::with_capacity(1 << 20, input),
+            buf: Vec::new(),
+            number: lines_before,
+            offset,
+            first: offset == 0,
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next line with content (blank lines are skipped), or `None` at the end.
+    pub fn next(&mut self) -> std::io::Result<Option<Line<'_>>> {
+        loop {
+            self.buf.clear();
+            let start = self.offset;
+            let n = self.input.read_until(b'\n', &mut self.buf)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.offset += n as u64;
+            self.number += 1;
+            let mut bytes = &self.buf[..];
+            if std::mem::take(&mut self.first) {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            let bytes = bytes.trim_ascii();
+            if !bytes.is_empty() {
+                let (b, e) = (bytes.as_ptr() as usize, self.buf.as_ptr() as usize);
+                let from = b - e;
+                let to = from + bytes.len();
+                return Ok(Some(Line {
+                    number: self.number,
+                    start,
+                    bytes: &self.buf[from..to],
+                }));
+            }
+        }
+    }
+}
+
+/// A mapped value of one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Text<'a> {
+    Value(Cow<'a, str>),
+    /// An object or an array: not a value of a column.
+    Nested(&'static str),
+}
+
+/// The keys a source maps, each with its column.
+pub(super) struct Keys {
+    index: HashMap<String, usize>,
+    count: usize,
+}
+
+impl Keys {
+    pub fn new(keys: &[String]) -> Keys {
+        let mut index = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            index.entry(k.clone()).or_insert(i);
+        }
+        Keys {
+            index,
+            count: keys.len(),
+        }
+    }
+
+    /// The mapped values of `line` (a JSON object), in the order of the keys; `Err` with the
+    /// reason when the line is not one JSON object.
+    pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Vec<Option<Text<'a>>>, String> {
+        let mut values = vec![None; self.count];
+        let mut de = serde_json::Deserializer::from_slice(line);
+        ObjectSeed {
+            keys: self,
+            values: &mut values,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| format!("not a JSON object: {e}"))?;
+        Ok(values)
+    }
+}
+
+struct ObjectSeed<'s, 'a> {
+    keys: &'s Keys,
+    values: &'s mut Vec<Option<Text<'a>>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match self.keys.index.get(key.as_ref()) {
+                Some(&i) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    self.values[i] = text(raw.get()).map_err(serde::de::Error::custom)?;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+
+/// The text of one raw JSON value (already validated by the parser); `None` for null.
+fn text(raw: &str) -> Result<Option<Text<'_>>, serde_json::Error> {
+    Ok(match raw.as_bytes().first() {
+        // Without escapes, the string is its raw text between the quotes (the parser checked it).
+        Some(b'"') if !raw.contains('\\') => {
+            Some(Text::Value(Cow::Borrowed(&raw[1..raw.len() - 1])))
+        }
+        Some(b'"') => Some(Text::Value(Cow::Owned(serde_json::from_str::<String>(
+            raw,
+        )?))),
+        Some(b'n') => None,
+        Some(b'{') => Some(Text::Nested("an object")),
+        Some(b'[') => Some(Text::Nested("an array")),
+        Some(_) => Some(Text::Value(Cow::Borrowed(number_text(raw)))),
+        None => None,
+    })
+}
+
+/// A number as written, or, for a whole number written with a zero fraction (`12.00`), without
+/// it; `true` and `false` pass through.
+fn number_text(raw: &str) -> &str {
+    match raw.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() && fraction.bytes().all(|b| b == b'0') => {
+            whole
+        }
+        _ => raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Vec<Option<Text<'_>>>, String> {
+        Keys::new(&["id".into(), "s".into(), "n".into()]).parse(line.as_bytes())
+    }
+
+    fn v(s: &str) -> Option<Text<'_>> {
+        Some(Text::Value(Cow::Borrowed(s)))
+    }
+
+    #[test]
+    fn mapped_keys_as_text() {
+        assert_eq!(
+            parse(r#"{"id": 1.0, "x": {"deep": [1, 2]}, "s": "a\"b", "n": null}"#).unwrap(),
+            [v("1"), Some(Text::Value("a\"b".into())), None]
+        );
+        assert_eq!(
+            parse(r#"{"id": 1e2, "s": true, "n": -0.50}"#).unwrap(),
+            [v("1e2"), v("true"), v("-0.50")]
+        );
+        assert_eq!(
+            parse(r#"{"id": {"a": 1}, "s": [], "id": "later"}"#).unwrap(),
+            [v("later"), Some(Text::Nested("an array")), None]
+        );
+        assert!(parse("[1, 2]")
+            .unwrap_err()
+            .starts_with("not a JSON object"));
+        assert!(parse(r#"{"id": 1} {"id": 2}"#).is_err());
+        let bad = b"{\"s\": \"\xff\"}";
+        let keys = Keys::new(&["s".into()]);
+        assert!(keys
+            .parse(bad)
+            .unwrap_err()
+            .starts_with("not a JSON object"));
+    }
+
+    #[test]
+    fn lines_with_a_byte_order_mark_blank_lines_and_crlf() {
+        let text = "\u{feff}{\"id\": 1}\r\n\r\n  \n{\"id\": 2}";
+        let mut lines = Lines::new(text.as_bytes(), 0, 0);
+        let mut got = Vec::new();
+        while let Some(line) = lines.next().unwrap() {
+            got.push((line.number, line.start, line.bytes.to_vec()));
+        }
+        assert_eq!(
+            got,
+            [
+                (1, 0, b"{\"id\": 1}".to_vec()),
+                (4, 19, b"{\"id\": 2}".to_vec())
+            ]
+        );
+    }
+}
