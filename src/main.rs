@@ -25,11 +25,21 @@ fn main() -> ExitCode {
             };
         }
     };
+    // A panic (in a dependency, reached by an odd value) is reported once, as the error of the
+    // statement or command that met it, never as a crash; RUST_BACKTRACE=1 shows where it was.
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the runtime: {e}"))
-        .and_then(|runtime| runtime.block_on(cli::run(args)));
+        .and_then(|runtime| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime.block_on(cli::run(args))
+            }))
+            .unwrap_or_else(|panic| Err(kpi::session::unwind::panic_error(panic).into()))
+        });
     match result {
         Ok(code) => code,
         // The reader of standard output went away (`| head`): nothing more to say.

@@ -178,6 +178,21 @@ mod tests {
     }
 
     #[test]
+    fn the_starter_sources_example_is_a_valid_mapping_once_uncommented() {
+        let start = STARTER_CONFIG.find("# [sources.desk]").unwrap();
+        let block: String = STARTER_CONFIG[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+            .collect();
+        let config = crate::config::Config::parse(Path::new("kpi.toml"), &block)
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let desk = &config.sources[0];
+        assert_eq!(desk.columns.len(), 6, "{block}");
+        assert_eq!(desk.values["status"]["Closed-Duplicate"], "skip");
+    }
+
+    #[test]
     fn a_folder_without_config_is_not_a_workspace() {
         let dir = tempfile::tempdir().unwrap();
         let err = Workspace::discover(Some(dir.path()))

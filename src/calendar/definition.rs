@@ -192,12 +192,40 @@ impl Calendar {
         Ok(self)
     }
 
-    /// Fail when no weekday of any period has working hours.
+    /// Fail when no weekday of any period has working hours, or when the overnight shift of
+    /// the day before a period starts overlaps the period's first day (the same overlap within
+    /// one set of hours is refused by [`WeeklyHours::new`]).
     pub fn validate(&self) -> Result<(), CalendarError> {
         if self.hours.is_empty() && self.periods.iter().all(|(_, h)| h.is_empty()) {
             return Err(CalendarError::NoHours {
                 name: self.name.clone(),
             });
+        }
+        let mut before = &self.hours;
+        for (from, hours) in &self.periods {
+            let weekday = from.weekday().num_days_from_monday() as usize;
+            let mut parts: Vec<((u32, u32), TimeRange)> = before
+                .ranges((weekday + 6) % 7)
+                .iter()
+                .filter_map(|r| r.next_day_part().map(|part| (part, *r)))
+                .chain(
+                    hours
+                        .ranges(weekday)
+                        .iter()
+                        .map(|r| (r.same_day_part(), *r)),
+                )
+                .collect();
+            parts.sort_by_key(|(part, _)| *part);
+            for pair in parts.windows(2) {
+                if pair[0].0 .1 > pair[1].0 .0 {
+                    return Err(CalendarError::Overlap {
+                        day: format!("{from}, the first day of the hours from {from}"),
+                        first: pair[0].1.to_string(),
+                        second: pair[1].1.to_string(),
+                    });
+                }
+            }
+            before = hours;
         }
         Ok(())
     }
@@ -363,6 +391,33 @@ mod tests {
         assert!(err.to_string().contains("overlap on tue"), "{err}");
         // Touching ranges are fine.
         WeeklyHours::new(ranges(&[(0, "22:00-06:00"), (1, "06:00-10:00")])).unwrap();
+    }
+
+    #[test]
+    fn an_overnight_shift_may_not_overlap_the_first_day_of_the_next_period() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let sunday_nights = WeeklyHours::new(ranges(&[(6, "22:00-06:00")])).unwrap();
+        let monday_mornings = WeeklyHours::new(ranges(&[(0, "05:00-10:00")])).unwrap();
+        // 2026-03-02 is a Monday: the Sunday shift before it runs until 06:00 that Monday.
+        let cal = Calendar::new("p", tz, sunday_nights.clone())
+            .with_period(d("2026-03-02"), monday_mornings);
+        let err = cal.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "'22:00-06:00' and '05:00-10:00' overlap on 2026-03-02, the first day of the hours \
+             from 2026-03-02; working hours and closures must not overlap"
+        );
+        // Touching is fine, and so is a period starting on another weekday.
+        let touching = WeeklyHours::new(ranges(&[(0, "06:00-10:00")])).unwrap();
+        Calendar::new("p", tz, sunday_nights.clone())
+            .with_period(d("2026-03-02"), touching)
+            .validate()
+            .unwrap();
+        let tuesday = WeeklyHours::new(ranges(&[(1, "05:00-10:00")])).unwrap();
+        Calendar::new("p", tz, sunday_nights)
+            .with_period(d("2026-03-03"), tuesday)
+            .validate()
+            .unwrap();
     }
 
     #[test]

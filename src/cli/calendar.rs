@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike};
 use clap::Subcommand;
 use comfy_table::{presets, Table};
 
@@ -146,11 +146,10 @@ fn parse_instant(text: &str, tz: &chrono_tz::Tz) -> Result<i64> {
     .ok_or_else(|| {
         anyhow!("expected RFC 3339 (2026-03-02T11:00:00Z) or local YYYY-MM-DD[ HH:MM[:SS]]")
     })?;
-    let seconds = naive
-        .time()
-        .signed_duration_since(chrono::NaiveTime::MIN)
-        .num_seconds() as u32;
-    let micros = local_to_utc(tz, naive.date(), seconds)
+    // A second of 60 (a leap second) is the first instant of the next minute: its fraction
+    // of a second starts at one whole second.
+    let time = naive.time();
+    let micros = local_to_utc(tz, naive.date(), time.num_seconds_from_midnight())
         .ok_or_else(|| anyhow!("outside the supported range of dates"))?;
-    Ok(micros + i64::from(naive.and_utc().timestamp_subsec_micros()))
+    Ok(micros + i64::from(time.nanosecond() / 1000))
 }

@@ -3,7 +3,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -23,9 +24,20 @@ pub struct IngestArgs {
     /// Stop at the first bad row, naming its file, line, column and value, and commit nothing.
     #[arg(long)]
     strict: bool,
+    /// Read, check and reconcile everything, and report what would be inserted, updated and
+    /// quarantined; commit nothing.
+    #[arg(long, visible_alias = "dry-run")]
+    check: bool,
+    /// Replace every stored row of this source (in tickets, ticket_events and quarantine) with
+    /// the rows of these files: how a changed mapping is applied to what was ingested before.
+    #[arg(long)]
+    replace_source: bool,
     /// Print the summary as JSON on standard output (no progress bar).
     #[arg(long)]
     json: bool,
+    /// Print how long each step took on standard error.
+    #[arg(long)]
+    timings: bool,
     /// Rows each reconciliation step handles at once: smaller chunks hold less in memory and
     /// read the input more often.
     #[arg(
@@ -81,16 +93,23 @@ pub async fn run(ws: &Workspace, args: IngestArgs) -> Result<ExitCode> {
             }
         })?;
     let files = expand(&args.files)?;
-    let bar = Bar::new(!args.json && std::io::stderr().is_terminal());
+    let bar = Bar::new(!args.json && std::io::stderr().is_terminal(), args.timings);
     let options = load::Options {
         strict: args.strict,
+        commit: match (args.check, args.replace_source) {
+            (true, _) => load::Commit::Check,
+            (false, true) => load::Commit::Replace,
+            (false, false) => load::Commit::Merge,
+        },
         chunk_rows: args.chunk_rows,
         memory_mb: usize::try_from(args.memory_mb).context("--memory-mb is too large")?,
         threads: args
             .threads
             .map_or_else(load::Options::default_threads, |n| n as usize),
+        ..load::Options::default()
     };
     let result = load::ingest(&ws.config.data_dir, mapping, &files, &options, &bar).await;
+    bar.lap("");
     bar.bar.finish_and_clear();
     let report = result?;
     let mut out = super::output::stdout();
@@ -128,29 +147,58 @@ fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
 
 fn print_summary(report: &IngestReport, out: &mut dyn Write) -> std::io::Result<()> {
     for file in &report.files {
-        writeln!(
+        write!(
             out,
             "{}: {} rows, {} quarantined",
             file.path, file.rows, file.quarantined
         )?;
+        if file.skipped > 0 {
+            write!(out, ", {} skipped by the mapping", file.skipped)?;
+        }
+        writeln!(out)?;
     }
     for (table, counts) in &report.tables {
         if *table == kpi::tables::QUARANTINE.name {
             continue;
         }
-        writeln!(
+        if counts.derived {
+            write!(out, "{table}: {} touched (derived)", counts.read)?;
+        } else {
+            write!(out, "{table}: {} read", counts.read)?;
+        }
+        write!(
             out,
-            "{table}: {} read, {} inserted, {} updated, {} unchanged, {} quarantined (version {})",
-            counts.read,
-            counts.inserted,
-            counts.updated,
-            counts.unchanged,
-            counts.quarantined,
-            counts.version
+            ", {} inserted, {} updated, {} unchanged",
+            counts.inserted, counts.updated, counts.unchanged
         )?;
+        if counts.superseded > 0 {
+            write!(out, ", {} superseded by later rows", counts.superseded)?;
+        }
+        write!(out, ", {} quarantined", counts.quarantined)?;
+        if counts.skipped > 0 {
+            write!(out, ", {} skipped", counts.skipped)?;
+        }
+        writeln!(out, " (version {})", counts.version)?;
     }
-    let quarantined: u64 = report.tables.values().map(|c| c.quarantined).sum();
-    if quarantined > 0 {
+    let kept: u64 = report
+        .tables
+        .values()
+        .map(|c| c.quarantined + c.skipped)
+        .sum();
+    match report.commit {
+        load::Commit::Check => {
+            return writeln!(
+                out,
+                "check only: nothing was committed (the counts are what a run would do)"
+            );
+        }
+        load::Commit::Replace => writeln!(
+            out,
+            "the source's earlier rows were replaced by these (tickets, ticket_events, quarantine)"
+        )?,
+        load::Commit::Merge => {}
+    }
+    if kept > 0 {
         writeln!(
             out,
             "rejected rows and their reasons: SELECT * FROM quarantine"
@@ -159,13 +207,32 @@ fn print_summary(report: &IngestReport, out: &mut dyn Write) -> std::io::Result<
     Ok(())
 }
 
-/// A progress bar on standard error when it is a terminal; silent otherwise.
+/// A progress bar on standard error when it is a terminal; silent otherwise. With `--timings`,
+/// each step's time on standard error as it ends.
 struct Bar {
     bar: ProgressBar,
+    timings: Option<Mutex<(String, Instant)>>,
 }
 
 impl Bar {
-    fn new(visible: bool) -> Bar {
+    /// End the current step: with timings, print how long it took.
+    fn lap(&self, next: &str) {
+        if let Some(timings) = &self.timings {
+            let mut current = timings.lock().unwrap_or_else(|e| e.into_inner());
+            if !current.0.is_empty() {
+                self.bar.suspend(|| {
+                    eprintln!(
+                        "{:>8.2} s  {}",
+                        current.1.elapsed().as_secs_f64(),
+                        current.0
+                    )
+                });
+            }
+            *current = (next.to_string(), Instant::now());
+        }
+    }
+
+    fn new(visible: bool, timings: bool) -> Bar {
         let bar = ProgressBar::with_draw_target(
             None,
             if visible {
@@ -175,12 +242,16 @@ impl Bar {
             },
         );
         bar.enable_steady_tick(Duration::from_millis(200));
-        Bar { bar }
+        Bar {
+            bar,
+            timings: timings.then(|| Mutex::new((String::new(), Instant::now()))),
+        }
     }
 }
 
 impl Progress for Bar {
     fn reading(&self, files: &[PathBuf], bytes: u64) {
+        self.lap("reading and checking the files");
         self.bar.reset();
         self.bar.set_length(bytes);
         self.bar.set_style(
@@ -205,6 +276,7 @@ impl Progress for Bar {
     }
 
     fn step(&self, what: &str) {
+        self.lap(what);
         self.bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),

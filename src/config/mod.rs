@@ -25,7 +25,7 @@ pub use error::ConfigError;
 pub use formats::{format_duration, format_size, parse_duration, parse_size, TimestampFormat};
 pub use server::{ServerConfig, TlsFiles};
 pub use sla::{ResolutionStop, SlaConfig, SlaPolicy};
-pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping};
+pub use sources::{ColumnRef, CsvOptions, InputFormat, Shape, SourceMapping, TimestampRange};
 pub use targets::{Baseline, KpiTarget, Ramp, ReviewConfig, TargetsConfig};
 
 /// The configuration file name that marks a folder as a workspace.

@@ -105,13 +105,63 @@ pub struct CsvOptions {
     pub encoding: String,
 }
 
-/// Where a canonical column comes from: a header, and which of several equal headers.
+/// Where a canonical column comes from: a header, and which of several equal headers; or
+/// several headers whose values are combined (`Status` and `Sub Status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnRef {
     pub header: String,
     /// 1 for the first column with this header, 2 for the second, …
     pub occurrence: usize,
+    /// For a combined column: the headers after `header` whose values follow its value.
+    pub more: Vec<String>,
+    /// What goes between the non-empty values of a combined column.
+    pub join: String,
 }
+
+impl ColumnRef {
+    /// The column as one header.
+    pub fn single(header: &str) -> ColumnRef {
+        ColumnRef {
+            header: header.to_string(),
+            occurrence: 1,
+            more: Vec::new(),
+            join: String::new(),
+        }
+    }
+
+    /// Every header the column reads, with its occurrence.
+    pub fn parts(&self) -> impl Iterator<Item = (&str, usize)> {
+        std::iter::once((self.header.as_str(), self.occurrence))
+            .chain(self.more.iter().map(|h| (h.as_str(), 1)))
+    }
+
+    /// How rejections name the column: its header, or its headers joined by `+`.
+    pub fn label(&self) -> String {
+        self.parts().map(|(h, _)| h).collect::<Vec<_>>().join("+")
+    }
+}
+
+/// The instants a source's timestamps may fall in, `[from, until)` in UTC µs: a value outside
+/// is rejected (the next timestamp format is tried first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampRange {
+    pub from: i64,
+    pub until: i64,
+}
+
+impl Default for TimestampRange {
+    /// 1970-01-01 to the end of 2100.
+    fn default() -> TimestampRange {
+        TimestampRange {
+            from: 0,
+            until: 4_133_980_800_000_000,
+        }
+    }
+}
+
+/// The value-map target that marks a value as "not a real row": such rows are skipped, counted
+/// and kept in quarantine.
+pub const SKIP: &str = "skip";
 
 /// A validated `[sources.NAME]`.
 #[derive(Debug, Clone)]
@@ -122,6 +172,7 @@ pub struct SourceMapping {
     /// The zone of naive timestamps.
     pub timezone: Tz,
     pub timestamp_formats: Vec<TimestampFormat>,
+    pub timestamp_range: TimestampRange,
     /// Values that mean NULL (compared after trimming spaces).
     pub null_values: Vec<String>,
     pub source_system: String,
@@ -153,6 +204,8 @@ pub(super) struct RawSource {
     #[serde(default)]
     timestamp_formats: Vec<Spanned<String>>,
     #[serde(default)]
+    timestamp_range: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
     null_values: Option<Vec<String>>,
     #[serde(default)]
     source_system: Option<Spanned<String>>,
@@ -176,13 +229,14 @@ enum RawColumn {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawColumnRef {
-    header: String,
-    #[serde(default = "first")]
-    occurrence: usize,
-}
-
-fn first() -> usize {
-    1
+    #[serde(default)]
+    header: Option<String>,
+    #[serde(default)]
+    occurrence: Option<usize>,
+    #[serde(default)]
+    headers: Option<Vec<String>>,
+    #[serde(default)]
+    join: Option<String>,
 }
 
 const ENCODINGS: &[&str] = &[
@@ -197,6 +251,32 @@ const ENCODINGS: &[&str] = &[
     "utf-16le",
     "utf-16be",
 ];
+
+/// `["YYYY-MM-DD", "YYYY-MM-DD"]`: the first day to the last day, inclusive, in UTC.
+fn parse_range(days: &[String]) -> Result<TimestampRange, String> {
+    let day = |text: &str| {
+        chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
+    };
+    let [first, last] = days else {
+        return Err("expected [\"first day\", \"last day\"] (YYYY-MM-DD)".into());
+    };
+    let (first, last) = (day(first)?, day(last)?);
+    if last < first {
+        return Err(format!(
+            "the last day {last} is before the first day {first}"
+        ));
+    }
+    let micros = |d: chrono::NaiveDate| {
+        d.and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros()
+    };
+    Ok(TimestampRange {
+        from: micros(first),
+        until: micros(last) + 86_400_000_000,
+    })
+}
 
 fn one_byte(value: &str) -> Option<u8> {
     match value {
@@ -307,6 +387,12 @@ pub(super) fn build(
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    let timestamp_range = match &raw.timestamp_range {
+        None => TimestampRange::default(),
+        Some(range) => parse_range(range.get_ref())
+            .map_err(|msg| src.invalid(range.span(), &key("timestamp_range"), msg))?,
+    };
+
     let targets = shape.targets();
     let check_target = |column: &str, span, field: &str| {
         if targets.contains(&column) {
@@ -326,22 +412,51 @@ pub(super) fn build(
     let mut columns: Vec<(String, ColumnRef, usize)> = Vec::new();
     for (column, raw_ref) in &raw.columns {
         check_target(column, raw_ref.span(), "columns")?;
-        let (header, occurrence) = match raw_ref.get_ref() {
-            RawColumn::Header(h) => (h.clone(), 1),
-            RawColumn::Detailed(d) => (d.header.clone(), d.occurrence),
-        };
-        if header.trim().is_empty() || occurrence == 0 {
-            return Err(src.invalid(
+        let invalid = |message: &str| {
+            src.invalid(
                 raw_ref.span(),
                 &key(&format!("columns.{column}")),
+                message.to_string(),
+            )
+        };
+        let column_ref = match raw_ref.get_ref() {
+            RawColumn::Header(h) => ColumnRef::single(h),
+            RawColumn::Detailed(RawColumnRef {
+                header: Some(header),
+                occurrence,
+                headers: None,
+                join: None,
+            }) => ColumnRef {
+                occurrence: occurrence.unwrap_or(1),
+                ..ColumnRef::single(header)
+            },
+            RawColumn::Detailed(RawColumnRef {
+                header: None,
+                occurrence: None,
+                headers: Some(headers),
+                join,
+            }) => match headers.as_slice() {
+                [first, more @ ..] if !more.is_empty() => ColumnRef {
+                    header: first.clone(),
+                    occurrence: 1,
+                    more: more.to_vec(),
+                    join: join.clone().unwrap_or_else(|| "-".to_string()),
+                },
+                _ => return Err(invalid("'headers' combines two or more headers")),
+            },
+            RawColumn::Detailed(_) => {
+                return Err(invalid(
+                    "expected { header = \"…\", occurrence = N } or \
+                     { headers = [\"…\", \"…\"], join = \"…\" }",
+                ))
+            }
+        };
+        if column_ref.parts().any(|(h, _)| h.trim().is_empty()) || column_ref.occurrence == 0 {
+            return Err(invalid(
                 "expected a header name (and an occurrence of 1 or more)",
             ));
         }
-        columns.push((
-            column.clone(),
-            ColumnRef { header, occurrence },
-            raw_ref.span().start,
-        ));
+        columns.push((column.clone(), column_ref, raw_ref.span().start));
     }
     columns.sort_by_key(|(_, _, at)| *at);
     let columns: Vec<(String, ColumnRef)> = columns.into_iter().map(|(c, r, _)| (c, r)).collect();
@@ -376,12 +491,13 @@ pub(super) fn build(
             ));
         };
         for (from, to) in map.get_ref() {
-            if !vocabulary.is_empty() && !vocabulary.contains(&to.as_str()) {
+            if to != SKIP && !vocabulary.is_empty() && !vocabulary.contains(&to.as_str()) {
                 return Err(src.invalid(
                     map.span(),
                     &key(&format!("values.{column}")),
                     format!(
-                        "'{from}' maps to '{to}', which is not a canonical {column} (use one of {})",
+                        "'{from}' maps to '{to}', which is not a canonical {column} (use one of {}, \
+                         or '{SKIP}' for values that mark rows to leave out)",
                         vocabulary.join(", ")
                     ),
                 ));
@@ -437,6 +553,7 @@ pub(super) fn build(
         format,
         timezone,
         timestamp_formats,
+        timestamp_range,
         null_values: raw
             .null_values
             .clone()

@@ -205,8 +205,8 @@ fn source_mappings_parse() {
     assert_eq!(
         helpdesk.columns[3].1,
         ColumnRef {
-            header: "Name".into(),
-            occurrence: 2
+            occurrence: 2,
+            ..ColumnRef::single("Name")
         }
     );
     assert_eq!(helpdesk.values["status"]["Waiting on contact"], "pending");
@@ -216,6 +216,40 @@ fn source_mappings_parse() {
         (audit.shape, &audit.format, audit.source_system.as_str()),
         (Shape::Snapshots, &InputFormat::Ndjson, "servicenow")
     );
+}
+
+#[test]
+fn combined_columns_skipped_values_and_timestamp_ranges() {
+    let text = SOURCE
+        .replace(
+            "status = \"Status\"",
+            "status = { headers = [\"Status\", \"Sub Status\"], join = \" / \" }",
+        )
+        .replace("= \"pending\"", "= \"pending\"\n\"-100\" = \"skip\"")
+        .replace(
+            "null_values",
+            "timestamp_range = [\"2000-01-01\", \"2030-12-31\"]\nnull_values",
+        );
+    let config = parse(&text).unwrap();
+    let helpdesk = &config.sources[0];
+    let status = &helpdesk.columns[2].1;
+    assert_eq!(
+        status.parts().collect::<Vec<_>>(),
+        [("Status", 1), ("Sub Status", 1)]
+    );
+    assert_eq!(
+        (status.join.as_str(), status.label()),
+        (" / ", "Status+Sub Status".into())
+    );
+    assert_eq!(helpdesk.values["status"]["-100"], "skip");
+    assert_eq!(
+        helpdesk.timestamp_range,
+        crate::config::TimestampRange {
+            from: 946_684_800_000_000,
+            until: 1_924_992_000_000_000
+        }
+    );
+    assert_eq!(config.sources[1].timestamp_range, Default::default());
 }
 
 #[test]
@@ -276,6 +310,29 @@ fn bad_source_mappings_name_the_key_and_value() {
         (
             SOURCE.replace("null_values", "nulls"),
             "unknown field `nulls`",
+        ),
+        (
+            SOURCE.replace("status = \"Status\"", "status = { headers = [\"Status\"] }"),
+            "sources.helpdesk.columns.status: 'headers' combines two or more headers",
+        ),
+        (
+            SOURCE.replace("occurrence = 2 }", "occurrence = 2, join = \"-\" }"),
+            "sources.helpdesk.columns.assignee: expected { header = \"…\", occurrence = N } or",
+        ),
+        (
+            SOURCE.replace("null_values", "timestamp_range = [\"2026-01-01\"]\nnull_values"),
+            "sources.helpdesk.timestamp_range: expected [\"first day\", \"last day\"]",
+        ),
+        (
+            SOURCE.replace(
+                "null_values",
+                "timestamp_range = [\"2026-02-01\", \"2026-01-31\"]\nnull_values",
+            ),
+            "sources.helpdesk.timestamp_range: the last day 2026-01-31 is before the first day",
+        ),
+        (
+            SOURCE.replace("null_values", "timestamp_range = [\"1990\", \"2030-01-01\"]\nnull_values"),
+            "sources.helpdesk.timestamp_range: '1990' is not a date (YYYY-MM-DD)",
         ),
     ];
     for (text, expected) in cases {

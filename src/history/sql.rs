@@ -68,6 +68,24 @@ pub fn ticket_facts(events: &str) -> String {
     )
 }
 
+/// For each row of the relation `at` (`ticket_id`, `source_system`, `at`), the milestones of the
+/// ticket's status history up to that instant, from the events of the relation `events` with
+/// `ts <= at`: `resolved_at` (the first entry into a resolved status) and `last_closed` (the
+/// last entry into `closed`, which is `closed_at` when the ticket is closed at `at`).
+pub fn milestones_until(events: &str, at: &str) -> String {
+    let resolved = sql_list(Status::RESOLVED);
+    let closed = sql_literal(Status::Closed);
+    format!(
+        "SELECT a.ticket_id, a.source_system, a.at,
+            min(CASE WHEN e.to_status IN {resolved} THEN e.ts END) AS resolved_at,
+            max(CASE WHEN e.to_status = {closed} THEN e.ts END) AS last_closed
+        FROM {at} a
+        JOIN {events} e ON e.ticket_id = a.ticket_id AND e.source_system = a.source_system
+            AND e.to_status IS NOT NULL AND e.ts <= a.at
+        GROUP BY a.ticket_id, a.source_system, a.at"
+    )
+}
+
 /// One row per status stay of each ticket of the relation `events` (the columns of
 /// `ticket_events`): `ticket_id`, `source_system`, `stay` (1-based, BIGINT), `status`,
 /// `entered_at`, `left_at` (NULL for the current stay).

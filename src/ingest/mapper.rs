@@ -15,11 +15,11 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 
-use crate::config::sources::MAPPABLE;
+use crate::config::sources::{MAPPABLE, SKIP};
 use crate::config::SourceMapping;
 
 use super::reader::TextBatch;
-use super::timestamp::{TimestampParser, Window};
+use super::timestamp::TimestampParser;
 use crate::tables::{Kind, TICKETS, TICKET_EVENTS};
 
 /// A canonical value (of a constant).
@@ -53,7 +53,12 @@ enum Outcome {
     Time(i64),
     Int(i64),
     Reject(Arc<str>),
+    /// A value the mapping marks as "not a real row".
+    Skip,
 }
+
+/// The reason of a row skipped by its mapping.
+pub const SKIPPED: &str = "skipped by mapping";
 
 /// How one canonical column is filled.
 #[derive(Debug, Clone)]
@@ -100,6 +105,8 @@ pub struct Mapped {
     columns: BTreeMap<String, Column>,
     /// Whether each row is rejected.
     pub rejected: Vec<bool>,
+    /// Whether each row is skipped by the mapping (also rejected, but not an error).
+    pub skipped: Vec<bool>,
     /// Every rejected value, in row order, then column order.
     pub rejections: Vec<Rejection>,
 }
@@ -183,12 +190,12 @@ impl Mapper {
         let targets: Vec<Target> = mapping
             .columns
             .iter()
-            .map(|(name, r)| target(mapping, name, r.header.clone()))
+            .map(|(name, r)| target(mapping, name, r.label()))
             .collect();
         let timestamps = TimestampParser::new(
             mapping.timestamp_formats.clone(),
             mapping.timezone,
-            Window::default(),
+            mapping.timestamp_range,
         );
         let mut mapper = Mapper {
             memos: vec![HashMap::new(); targets.len()],
@@ -209,6 +216,14 @@ impl Mapper {
                 Outcome::Text(t) => Value::Text(t.to_string()),
                 Outcome::Time(t) => Value::Time(t),
                 Outcome::Int(v) => Value::Int(v),
+                Outcome::Skip => {
+                    return Err(Rejection {
+                        line: 0,
+                        column: target.header,
+                        value: raw.clone(),
+                        reason: format!("'{SKIP}' applies to column values, not to constants"),
+                    })
+                }
                 Outcome::Reject(reason) => {
                     return Err(Rejection {
                         line: 0,
@@ -239,13 +254,21 @@ impl Mapper {
         // Row order, then column order, as a row would list them.
         rejections.sort_by_key(|(row, column, _)| (*row, *column));
         let mut rejected = vec![false; n];
-        for (row, _, _) in &rejections {
+        let mut skipped = vec![false; n];
+        for (row, _, r) in &rejections {
             rejected[*row] = true;
+            skipped[*row] |= r.reason == SKIPPED;
         }
+        // A row the mapping skips is that only, whatever else is wrong with it.
+        let mut seen = vec![false; n];
+        rejections.retain(|(row, _, r)| {
+            !skipped[*row] || (r.reason == SKIPPED && !std::mem::replace(&mut seen[*row], true))
+        });
         Mapped {
             lines: batch.lines.clone(),
             columns,
             rejected,
+            skipped,
             rejections: rejections.into_iter().map(|(_, _, r)| r).collect(),
         }
     }
@@ -289,8 +312,13 @@ impl Mapper {
                 }
             };
             match outcome {
-                Outcome::Null | Outcome::Reject(_) => {
-                    if let Outcome::Reject(reason) = outcome {
+                Outcome::Null | Outcome::Reject(_) | Outcome::Skip => {
+                    let reason = match &outcome {
+                        Outcome::Reject(reason) => Some(reason.to_string()),
+                        Outcome::Skip => Some(SKIPPED.to_string()),
+                        _ => None,
+                    };
+                    if let Some(reason) = reason {
                         rejections.push((
                             row,
                             index,
@@ -298,7 +326,7 @@ impl Mapper {
                                 line,
                                 column: target.header.clone(),
                                 value: raw.value(row).to_string(),
-                                reason: reason.to_string(),
+                                reason,
                             },
                         ));
                     }
@@ -333,6 +361,9 @@ impl Mapper {
                     .map(|(_, v)| v)
             })
         });
+        if mapped.is_some_and(|m| m == SKIP) {
+            return Outcome::Skip;
+        }
         let text = mapped.map_or(trimmed, String::as_str);
         let reject = |reason: String| Outcome::Reject(Arc::from(reason));
         match target.kind {

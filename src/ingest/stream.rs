@@ -13,7 +13,7 @@ use datafusion::arrow::error::ArrowError;
 use crate::config::{Shape, SourceMapping};
 use crate::tables::QUARANTINE;
 
-use super::mapper::{Mapper, Rejection};
+use super::mapper::{Mapper, Rejection, SKIPPED};
 use super::reader::{BatchReader, ReadError, TextBatch};
 use super::records;
 
@@ -42,7 +42,10 @@ pub struct FileStats {
     pub rows: u64,
     /// Rows that became records.
     pub records: u64,
+    /// Rows rejected (kept in quarantine).
     pub quarantined: u64,
+    /// Rows the mapping marks as not real rows (kept in quarantine too).
+    pub skipped: u64,
 }
 
 /// Why a file could not be ingested.
@@ -110,7 +113,13 @@ pub fn ingest_reader(
     strict: bool,
     sink: &mut dyn FnMut(Output) -> Result<(), String>,
 ) -> Result<FileStats, StreamError> {
-    let file = reader.path().display().to_string();
+    // Rows are named by the file's canonical path, so that a file given once as a relative and
+    // once as an absolute path is one file in quarantine.
+    let path = reader.path();
+    let file = std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
     let mut stats = FileStats::default();
     let emit = |out: Output, sink: &mut dyn FnMut(Output) -> Result<(), String>| {
         sink(out).map_err(StreamError::Sink)
@@ -150,7 +159,7 @@ pub fn ingest_reader(
         // In line order; a row's values keep their column order.
         rejections.sort_by_key(|r| r.line);
         if strict {
-            if let Some(first) = rejections.first() {
+            if let Some(first) = rejections.iter().find(|r| r.reason != SKIPPED) {
                 return Err(StreamError::Strict {
                     file,
                     line: first.line,
@@ -160,9 +169,11 @@ pub fn ingest_reader(
                 });
             }
         }
-        let bad_rows = mapped.rejected.iter().filter(|r| **r).count() + malformed.len();
-        stats.quarantined += bad_rows as u64;
-        stats.records += (lines.len() - mapped.rejected.iter().filter(|r| **r).count()) as u64;
+        let rejected = mapped.rejected.iter().filter(|r| **r).count();
+        let skipped = mapped.skipped.iter().filter(|s| **s).count();
+        stats.skipped += skipped as u64;
+        stats.quarantined += (rejected - skipped + malformed.len()) as u64;
+        stats.records += (lines.len() - rejected) as u64;
         for out in outputs {
             let empty = match &out {
                 Output::Tickets(b, _)
@@ -250,7 +261,8 @@ values.status = { "Done" = "resolved" }
             FileStats {
                 rows: 6,
                 records: 2,
-                quarantined: 4
+                quarantined: 4,
+                skipped: 0
             }
         );
         let tickets: usize = outputs

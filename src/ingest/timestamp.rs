@@ -21,32 +21,16 @@ pub use crate::config::TimestampFormat;
 
 const MICROS: i64 = 1_000_000;
 
-/// The instants a source's timestamps may fall in: `[from, until)`, UTC µs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub from: i64,
-    pub until: i64,
+/// The instants a source's timestamps may fall in.
+pub use crate::config::TimestampRange as Window;
+
+fn contains(window: &Window, t: i64) -> bool {
+    (window.from..window.until).contains(&t)
 }
 
-impl Default for Window {
-    /// 1970-01-01 to the end of 2100.
-    fn default() -> Window {
-        Window {
-            from: 0,
-            until: 4_133_980_800 * MICROS,
-        }
-    }
-}
-
-impl Window {
-    fn contains(&self, t: i64) -> bool {
-        (self.from..self.until).contains(&t)
-    }
-
-    fn describe(&self) -> String {
-        let day = |t: i64| format_utc(t).chars().take(10).collect::<String>();
-        format!("{} to {}", day(self.from), day(self.until - 1))
-    }
+fn describe(window: &Window) -> String {
+    let day = |t: i64| format_utc(t).chars().take(10).collect::<String>();
+    format!("{} to {}", day(window.from), day(window.until - 1))
 }
 
 /// One format, ready to read values.
@@ -325,7 +309,7 @@ impl TimestampParser {
         let mut outside = None;
         for reader in &self.readers {
             match reader.read(text, &self.tz) {
-                Some(t) if self.window.contains(t) => return Ok(t),
+                Some(t) if contains(&self.window, t) => return Ok(t),
                 Some(t) => {
                     outside.get_or_insert(t);
                 }
@@ -335,8 +319,8 @@ impl TimestampParser {
         Err(match outside {
             Some(t) => format!(
                 "timestamp outside {} (read as {})",
-                self.window.describe(),
-                DateTime::from_timestamp_micros(t).map_or_else(|| t.to_string(), |_| format_utc(t))
+                describe(&self.window),
+                format_utc(t)
             ),
             None => {
                 let tried: Vec<String> = self

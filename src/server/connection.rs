@@ -51,6 +51,8 @@ use super::access::{Access, Denied, Grant, Kind};
 use super::limits::QueryPool;
 use super::Shared;
 
+use crate::session::unwind::{catching, catching_stream};
+
 /// An error for the client, with its SQLSTATE.
 pub(super) fn error(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -332,8 +334,9 @@ impl Gate {
                 .with_runtime_env(Arc::new(runtime))
                 .build();
             let physical = state.create_physical_plan(&plan).await?;
-            execute_stream(physical, state.task_ctx())
+            execute_stream(physical, state.task_ctx()).map(catching_stream)
         };
+        let start = catching(start);
         let stream = tokio::select! {
             stream = start => stream.map_err(|e| query_error(e, limit))?,
             _ = tokio::time::sleep_until(deadline) => return Err(timed_out()),

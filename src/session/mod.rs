@@ -10,6 +10,7 @@
 mod data_folder;
 pub mod options;
 mod stored;
+pub mod unwind;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

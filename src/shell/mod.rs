@@ -19,6 +19,7 @@ use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 
+use crate::session::unwind::{catching, catching_stream};
 use crate::session::Session;
 
 pub use format::{write_batches, Format, OutputError, Printer};
@@ -71,14 +72,14 @@ pub async fn run_sql(
             of,
             source: Box::new(session.explain_error(source)),
         };
-        let plan = session.plan(statement).await.map_err(wrap)?;
-        let df = session
-            .context()
-            .execute_logical_plan(plan)
-            .await
-            .map_err(wrap)?;
+        let df = catching(async {
+            let plan = session.plan(statement).await?;
+            session.context().execute_logical_plan(plan).await
+        })
+        .await
+        .map_err(wrap)?;
         let schema = df.schema().inner().clone();
-        let mut stream = df.execute_stream().await.map_err(wrap)?;
+        let mut stream = catching_stream(catching(df.execute_stream()).await.map_err(wrap)?);
         if let Some(file) = file.filter(|_| i + 1 == of) {
             let rows = out_file::write_file(file, schema, stream)
                 .await

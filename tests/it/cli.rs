@@ -246,6 +246,20 @@ fn calendar_show_and_between() {
     );
     assert!(out.contains("business seconds: 41400"), "{out}");
     assert!(out.contains("business hours:   11.5000"), "{out}");
+    // A leap second is the first instant of the next minute.
+    let (code, out, _) = run(kpi().current_dir(root()).args([
+        "calendar",
+        "between",
+        "br-sp",
+        "2026-03-02 08:00:60",
+        "2026-03-02 08:02",
+    ]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("start:            2026-03-02T11:01:00Z (2026-03-02 08:01 local)"),
+        "{out}"
+    );
+    assert!(out.contains("business seconds: 60"), "{out}");
 
     let (code, _, err) = run(kpi().current_dir(root()).args([
         "calendar",
@@ -376,4 +390,23 @@ fn running_out_of_memory_is_an_error_naming_the_limit() {
         "{err}"
     );
     assert!(err.contains("Resources exhausted"), "{err}");
+}
+
+/// A value that makes the query engine panic fails its statement with exit status 1, never a
+/// crash (status 101); the statements before it ran.
+#[test]
+fn a_panic_in_the_query_engine_is_an_error_of_its_statement() {
+    let (code, out, err) = run(kpi()
+        .current_dir(root())
+        .env_remove("RUST_BACKTRACE")
+        .args(["sql", "--format", "csv", "-c"])
+        .arg("SELECT 1 AS before; SELECT arrow_cast(-9223372036854775808, 'Date64')"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("before\n1\n"), "{out}");
+    assert!(err.contains("statement 2 of 2"), "{err}");
+    assert!(
+        err.contains("the query engine failed on this statement"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked at"), "{err}");
 }

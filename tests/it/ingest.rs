@@ -8,7 +8,7 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 use kpi::ingest::load::{self, IngestReport, Quiet, TableCounts};
 use kpi::workspace::{Origin, Workspace};
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [calendars.utc]
 timezone = "UTC"
 hours = { mon = ["09:00-17:00"], tue = ["09:00-17:00"], wed = ["09:00-17:00"],
@@ -41,41 +41,59 @@ columns = { event_id = "id", ticket_id = "ticket", ts = "at", event_type = "type
 "#;
 
 /// A temporary workspace with [`CONFIG`].
-struct Ws {
+pub(crate) struct Ws {
     dir: tempfile::TempDir,
 }
 
 impl Ws {
-    fn new() -> Ws {
+    pub(crate) fn new() -> Ws {
+        Ws::with_sources("")
+    }
+
+    /// A workspace with [`CONFIG`] and `more` sources.
+    pub(crate) fn with_sources(more: &str) -> Ws {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("kpi.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("kpi.toml"), format!("{CONFIG}\n{more}")).unwrap();
         Ws { dir }
     }
 
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    fn workspace(&self) -> Workspace {
+    pub(crate) fn workspace(&self) -> Workspace {
         Workspace::open(self.root(), Origin::Explicit).unwrap()
     }
 
     /// Write an export file into the workspace folder.
-    fn export(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn export(&self, name: &str, text: &str) -> PathBuf {
         let path = self.root().join(name);
         std::fs::write(&path, text).unwrap();
         path
     }
 
-    fn ingest(&self, source: &str, files: &[PathBuf]) -> IngestReport {
+    pub(crate) fn ingest(&self, source: &str, files: &[PathBuf]) -> IngestReport {
         self.try_ingest(source, files, false).unwrap()
     }
 
-    fn try_ingest(
+    pub(crate) fn try_ingest(
         &self,
         source: &str,
         files: &[PathBuf],
         strict: bool,
+    ) -> Result<IngestReport, load::IngestError> {
+        let options = load::Options {
+            strict,
+            ..Default::default()
+        };
+        self.ingest_with(source, files, &options)
+    }
+
+    pub(crate) fn ingest_with(
+        &self,
+        source: &str,
+        files: &[PathBuf],
+        options: &load::Options,
     ) -> Result<IngestReport, load::IngestError> {
         let ws = self.workspace();
         let mapping = ws
@@ -89,16 +107,13 @@ impl Ws {
             &ws.config.data_dir,
             &mapping,
             files,
-            &load::Options {
-                strict,
-                ..Default::default()
-            },
+            options,
             &Quiet,
         ))
     }
 
     /// A query's result as a text table.
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         let ws = self.workspace();
         runtime().block_on(async {
             let ctx = kpi::session::Session::builder(&ws).build().unwrap();
@@ -108,7 +123,7 @@ impl Ws {
     }
 
     /// Every stored table, sorted, as text: two workspaces hold the same data when equal.
-    fn contents(&self) -> String {
+    pub(crate) fn contents(&self) -> String {
         ["tickets", "ticket_events", "quarantine"]
             .iter()
             .map(|t| self.sql(&format!("SELECT * FROM {t} ORDER BY 1, 2, 3, 4, 5, 6")))
@@ -117,14 +132,14 @@ impl Ws {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
 }
 
-fn counts(report: &IngestReport, table: &str) -> (u64, u64, u64, u64, u64) {
+pub(crate) fn counts(report: &IngestReport, table: &str) -> (u64, u64, u64, u64, u64) {
     let TableCounts {
         read,
         inserted,
@@ -136,14 +151,14 @@ fn counts(report: &IngestReport, table: &str) -> (u64, u64, u64, u64, u64) {
     (read, inserted, updated, unchanged, quarantined)
 }
 
-const TICKETS_A: &str = "Id,Created,Updated,Status,Team,Resolved\n\
+pub(crate) const TICKETS_A: &str = "Id,Created,Updated,Status,Team,Resolved\n\
     1,2026-03-02 08:00,2026-03-02 08:00,Open,billing,\n\
     2,2026-03-02 09:00,2026-03-02 10:00,Done,tech,2026-03-02 10:00\n\
     3,2026-03-02 09:30,2026-03-02 09:30,Waiting,tech,?\n\
     4,not a date,2026-03-02 09:30,Open,tech,\n";
 
 /// A later export: ticket 1 resolved, 3 unchanged, 5 new.
-const TICKETS_B: &str = "Id,Created,Updated,Status,Team,Resolved\n\
+pub(crate) const TICKETS_B: &str = "Id,Created,Updated,Status,Team,Resolved\n\
     1,2026-03-02 08:00,2026-03-03 12:00,Done,billing,2026-03-03 12:00\n\
     3,2026-03-02 09:30,2026-03-02 09:30,Waiting,tech,\n\
     5,2026-03-04 08:00,2026-03-04 08:00,Open,billing,\n";
@@ -270,7 +285,7 @@ fn a_file_that_is_not_what_the_mapping_says_fails_fast() {
     assert!(!ws.root().join("data/tickets").exists(), "nothing created");
 }
 
-const EVENTS: &str = "Ticket,At,Kind,Role,From,To,Team,Channel\n\
+pub(crate) const EVENTS: &str = "Ticket,At,Kind,Role,From,To,Team,Channel\n\
     10,2026-03-02 08:00,created,customer,,new,billing,email\n\
     10,2026-03-02 08:30,reply,agent,,,,\n\
     10,2026-03-02 08:31,status,agent,new,open,,\n\
@@ -330,7 +345,7 @@ fn events_without_ids_get_the_same_ids_from_overlapping_exports() {
     assert_eq!(split.contents(), once.contents());
 }
 
-const SNAPSHOTS: &str =
+pub(crate) const SNAPSHOTS: &str =
     "number,opened_at,sys_updated_on,sys_mod_count,state,assigned_to,sys_updated_by\n\
     INC1,2026-03-02 08:00,2026-03-02 08:00,0,1,,portal\n\
     INC1,2026-03-02 08:00,2026-03-02 08:20,1,1,ana,bo\n\
@@ -343,7 +358,9 @@ fn snapshots_become_the_latest_ticket_and_events_from_their_differences() {
     let ws = Ws::new();
     let audit = ws.export("audit.csv", SNAPSHOTS);
     let report = ws.ingest("audit", std::slice::from_ref(&audit));
-    assert_eq!(counts(&report, "tickets"), (5, 2, 0, 3, 0));
+    // The older snapshots of the two new tickets are superseded, not unchanged.
+    assert_eq!(counts(&report, "tickets"), (5, 2, 0, 0, 0));
+    assert_eq!(report.tables["tickets"].superseded, 3);
     let tickets = ws.sql("SELECT ticket_id, status, assignee FROM tickets ORDER BY ticket_id");
     assert!(
         tickets.contains("| INC1      | resolved | ana      |"),
@@ -414,7 +431,7 @@ fn tables_use_only_conservative_delta_features() {
     assert!(text.contains("\"partitionColumns\":[\"month\"]"), "{text}");
 }
 
-fn kpi(ws: &Ws) -> Command {
+pub(crate) fn kpi(ws: &Ws) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpi"));
     cmd.env_remove("KPI_WORKSPACE")
         .arg("--workspace")

@@ -3,6 +3,8 @@
 mod cli;
 mod generate;
 mod ingest;
+mod ingest_property;
+mod ingest_rows;
 mod kpis;
 mod layers;
 mod review;

@@ -107,7 +107,7 @@ pub enum HolidayFileError {
         what: &'static str,
     },
 
-    /// A DURATION that is not a positive whole number of days or weeks.
+    /// A DURATION that is not a whole number of days or weeks.
     #[error("{path}:{line}: event {} has an unsupported DURATION '{value}' (all-day events need whole days or weeks, e.g. P1D or P1W)", event_label(.event))]
     IcsInvalidDuration {
         path: PathBuf,

@@ -342,7 +342,8 @@ fn parse_ics_date(prop: &Property) -> IcsDate {
     }
 }
 
-/// `[+]P<n>D` or `[+]P<n>W` with n >= 1, as a number of days.
+/// `[+]P<n>D` or `[+]P<n>W` as a number of days; a zero duration, like a DTEND equal to its
+/// DTSTART, is read as the one day.
 fn parse_day_duration(value: &str) -> Option<i64> {
     let v = value.trim();
     let v = v.strip_prefix('+').unwrap_or(v);
@@ -355,7 +356,7 @@ fn parse_day_duration(value: &str) -> Option<i64> {
         return None;
     };
     let n = i64::from(digits(num.as_bytes())?);
-    (n >= 1).then_some(n * factor)
+    Some((n * factor).max(1))
 }
 
 fn finish_event(

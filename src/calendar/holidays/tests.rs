@@ -490,9 +490,11 @@ fn ics_skips_cancelled_and_dateless_events() {
         "BEGIN:VEVENT\nSUMMARY:no date\nEND:VEVENT\n",
         "BEGIN:VEVENT\nDTSTART:20261225\nSTATUS:CANCELLED\nEND:VEVENT\n",
         "BEGIN:VEVENT\nDTSTART:20261226\nDTEND:20261226\nEND:VEVENT\n",
+        "BEGIN:VEVENT\nDTSTART:20261228\nDURATION:P0D\nEND:VEVENT\n",
     ));
     let hs = parse_ics(&text).unwrap();
-    assert_eq!(dates(&hs), vec![d(2026, 12, 26)]);
+    // A zero-length all-day event is its one day, whether by DTEND or by DURATION.
+    assert_eq!(dates(&hs), vec![d(2026, 12, 26), d(2026, 12, 28)]);
     assert_eq!(parse_ics(&ics("")).unwrap(), vec![]);
 }
 

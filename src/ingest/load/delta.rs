@@ -11,8 +11,9 @@ use deltalake::DeltaTable;
 use crate::tables::delta::{self as store};
 use crate::tables::{Table, QUARANTINE};
 
+use super::reconcile::source_predicate;
 use super::stage::{has_files, register_staged, Stage};
-use super::{query, IngestError, Progress};
+use super::{query, Commit, IngestError, Progress};
 
 /// Register the stored `table` of `data_dir`, at its latest version, as `name`.
 pub(super) async fn register_latest(
@@ -40,15 +41,20 @@ pub(super) async fn register(
     Ok(())
 }
 
-/// Merge the rows rejected from the files and the conflicts into `quarantine`.
+/// Merge the rows rejected from the files and the conflicts into `quarantine` (with
+/// [`Commit::Replace`], replace the source's rows with them; with [`Commit::Check`], nothing).
 pub(super) async fn record_rejections(
     ctx: &SessionContext,
     data_dir: &Path,
     stage: &Stage,
     conflicts: Vec<RecordBatch>,
+    (commit, source): (Commit, &str),
     progress: &dyn Progress,
 ) -> Result<DeltaTable, IngestError> {
     let mut quarantine = store::open_or_create(data_dir, &QUARANTINE).await?;
+    if commit == Commit::Check {
+        return Ok(quarantine);
+    }
     let staged_rejects = stage.dir.join(QUARANTINE.name);
     let mut sources = Vec::new();
     if has_files(&staged_rejects) {
@@ -65,14 +71,31 @@ pub(super) async fn record_rejections(
                 .map_err(query("reading the conflicts"))?,
         );
     }
-    if let Some(first) = sources.pop() {
-        progress.step("recording rejected rows in quarantine");
-        let mut all = first;
-        for other in sources {
-            all = all
-                .union(other)
-                .map_err(query("collecting rejected rows"))?;
+    let all = match sources.pop() {
+        Some(first) => {
+            let mut all = first;
+            for other in sources {
+                all = all
+                    .union(other)
+                    .map_err(query("collecting rejected rows"))?;
+            }
+            Some(all)
         }
+        None => None,
+    };
+    if commit == Commit::Replace {
+        progress.step("replacing the source's rows in quarantine");
+        let predicate = source_predicate("source", source);
+        return match all {
+            Some(all) => {
+                let all = all.distinct().map_err(query("collecting rejected rows"))?;
+                replace(ctx, quarantine, all, &predicate, QUARANTINE.name).await
+            }
+            None => delete(ctx, quarantine, &predicate, QUARANTINE.name).await,
+        };
+    }
+    if let Some(all) = all {
+        progress.step("recording rejected rows in quarantine");
         let columns: Vec<&str> = QUARANTINE.column_names().collect();
         // Every column is the key: a rejected row already recorded is not recorded again.
         quarantine = merge(
@@ -87,6 +110,47 @@ pub(super) async fn record_rejections(
         .await?;
     }
     Ok(quarantine)
+}
+
+/// Replace the rows of `table` that match `predicate` with the rows of `source` (which all
+/// match it) in one commit.
+pub(super) async fn replace(
+    ctx: &SessionContext,
+    table: DeltaTable,
+    source: datafusion::dataframe::DataFrame,
+    predicate: &str,
+    name: &'static str,
+) -> Result<DeltaTable, IngestError> {
+    table
+        .write(Vec::new())
+        .with_input_plan(source.logical_plan().clone())
+        .with_save_mode(deltalake::protocol::SaveMode::Overwrite)
+        .with_replace_where(predicate)
+        .with_session_state(Arc::new(ctx.state()))
+        .await
+        .map_err(|source| IngestError::Commit {
+            table: name,
+            source: Box::new(source),
+        })
+}
+
+/// Delete the rows of `table` that match `predicate`, in one commit (none when none do).
+pub(super) async fn delete(
+    ctx: &SessionContext,
+    table: DeltaTable,
+    predicate: &str,
+    name: &'static str,
+) -> Result<DeltaTable, IngestError> {
+    let (table, _metrics) = table
+        .delete()
+        .with_predicate(predicate)
+        .with_session_state(Arc::new(ctx.state()))
+        .await
+        .map_err(|source| IngestError::Commit {
+            table: name,
+            source: Box::new(source),
+        })?;
+    Ok(table)
 }
 
 /// Append the rows of `source`, all with keys `table` lacks, to `table` in one commit.

@@ -2,13 +2,15 @@
 //! snapshots of a ticket, and tickets from their whole event history by the history rules.
 
 use crate::tables::vocab::sql_literal;
-use crate::tables::EventType;
+use crate::tables::{EventType, Status, TICKETS};
 
 use super::reconcile::hash_sql;
 use super::stage::{STAGED, STAGED_ATTRIBUTES};
 
 /// The relations [`snapshot_events_sql`] and [`derived_tickets_sql`] read, as `_chunk` views.
 pub(super) const SNAPSHOT_INPUTS: &[&str] = &[STAGED, "tickets_before"];
+/// The relations [`snapshot_tickets_sql`] reads, as `_chunk` views.
+pub(super) const SNAPSHOT_TICKET_INPUTS: &[&str] = &[STAGED, "events_now"];
 pub(super) const DERIVED_INPUTS: &[&str] =
     &[STAGED, STAGED_ATTRIBUTES, "events_now", "stored_tickets"];
 /// What a derived row names as its file in quarantine and plans.
@@ -63,8 +65,8 @@ pub(super) fn snapshot_events_sql() -> String {
                 CASE WHEN k.kind = {created} THEN {none} ELSE _actor END AS actor,
                 CASE WHEN k.kind = {status} THEN _ps END AS from_status,
                 CASE WHEN k.kind = {status} THEN status END AS to_status,
-                CASE k.kind WHEN {assigned} THEN assignee WHEN {priority} THEN priority END
-                    AS value,
+                CASE k.kind WHEN {assigned} THEN coalesce(assignee, '') WHEN {priority} THEN priority
+                    END AS value,
                 _file, _line
             FROM (VALUES ({created}), ({status}), ({assigned}), ({priority}))
                 AS k(kind)
@@ -72,7 +74,7 @@ pub(super) fn snapshot_events_sql() -> String {
             WHERE CASE k.kind
                 WHEN {created} THEN _n = 1
                 WHEN {status} THEN _prev AND status IS DISTINCT FROM _ps
-                WHEN {assigned} THEN _prev AND assignee IS NOT NULL AND assignee IS DISTINCT FROM _pa
+                WHEN {assigned} THEN _prev AND assignee IS DISTINCT FROM _pa
                 ELSE _prev AND priority IS NOT NULL AND priority IS DISTINCT FROM _pp
             END
         )
@@ -115,9 +117,9 @@ pub(super) fn derived_tickets_sql() -> String {
             FROM {STAGED_ATTRIBUTES}_chunk GROUP BY ticket_id, source_system
         )
         SELECT h.ticket_id, h.source_system, h.created_at, h.updated_at, {attributes},
-            CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at
+            nullif(CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at
                 THEN coalesce(a.assignee, h.assigned, t.assignee)
-                ELSE coalesce(h.assigned, t.assignee, a.assignee) END AS assignee,
+                ELSE coalesce(h.assigned, t.assignee, a.assignee) END, '') AS assignee,
             h.status, h.first_response_at, h.resolved_at, h.closed_at, h.reopen_count,
             coalesce(h.csat_score, a.csat_score, t.csat_score) AS csat_score,
             '{DERIVED_FILE}' AS _file, arrow_cast(0, 'UInt64') AS _line, CAST(NULL AS BIGINT) AS _s
@@ -127,5 +129,37 @@ pub(super) fn derived_tickets_sql() -> String {
         facts = crate::history::sql::ticket_facts("ev"),
         latest = latest.join(",\n                "),
         attributes = attributes.join(",\n            "),
+    )
+}
+
+/// The tickets of the staged snapshots, each with `resolved_at` and `closed_at` filled, where the
+/// export leaves them blank, from the ticket's status history up to the snapshot's update (the
+/// stored events, this run's included): a snapshot's own value wins when it has one.
+pub(super) fn snapshot_tickets_sql() -> String {
+    let closed = sql_literal(Status::Closed);
+    let columns: Vec<String> = TICKETS
+        .columns
+        .iter()
+        .map(|c| match c.name {
+            "resolved_at" => "coalesce(s.resolved_at, m.resolved_at) AS resolved_at".to_string(),
+            "closed_at" => format!(
+                "coalesce(s.closed_at, CASE WHEN s.status = {closed} THEN m.last_closed END) \
+                 AS closed_at"
+            ),
+            name => format!("s.{name}"),
+        })
+        .collect();
+    format!(
+        "WITH at AS (
+            SELECT DISTINCT ticket_id, source_system, updated_at AS at FROM {STAGED}_chunk
+            WHERE resolved_at IS NULL OR (closed_at IS NULL AND status = {closed})
+        ),
+        m AS ({milestones})
+        SELECT {columns}, s._file, s._line, s._seq AS _s
+        FROM {STAGED}_chunk s
+        LEFT JOIN m ON m.ticket_id = s.ticket_id AND m.source_system = s.source_system
+            AND m.at = s.updated_at",
+        milestones = crate::history::sql::milestones_until("events_now_chunk", "at"),
+        columns = columns.join(", "),
     )
 }

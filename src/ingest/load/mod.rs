@@ -36,13 +36,14 @@ use crate::tables::{Table, QUARANTINE, TICKETS, TICKET_EVENTS};
 
 use super::records::attributes_schema;
 use super::stream::StreamError;
-use delta::{record_rejections, register_latest};
-use derive::{derived_tickets_sql, snapshot_events_sql, DERIVED_INPUTS, SNAPSHOT_INPUTS};
-use reconcile::{column_list, ingest_context, Input, Mode, Run};
+use delta::{delete, record_rejections};
+use derive::{
+    derived_tickets_sql, snapshot_events_sql, snapshot_tickets_sql, DERIVED_INPUTS,
+    SNAPSHOT_INPUTS, SNAPSHOT_TICKET_INPUTS,
+};
+use reconcile::{column_list, ingest_context, source_predicate, Input, Mode, Run};
 use stage::{register_staged, stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
 
-/// Records per Arrow batch while reading.
-const BATCH_ROWS: usize = 8_192;
 /// The staging folder inside the data folder (hidden from sessions by its leading `_`).
 const STAGING: &str = "_staging";
 /// The lock file that serialises ingest runs on one data folder.
@@ -93,7 +94,15 @@ pub struct TableCounts {
     pub updated: u64,
     /// Rows already stored as they are, older than the stored version, or repeated in the input.
     pub unchanged: u64,
+    /// Older versions of a key that a later row of the same run replaces (a snapshot export's
+    /// earlier updates of a ticket).
+    pub superseded: u64,
     pub quarantined: u64,
+    /// Rows the mapping marks as not real rows (kept in quarantine, not counted as rejected).
+    pub skipped: u64,
+    /// Whether the rows were derived from another table (tickets from their events): `read`
+    /// is then the number of tickets the run touched.
+    pub derived: bool,
     /// The table's version after the run.
     pub version: i64,
 }
@@ -104,6 +113,7 @@ pub struct FileReport {
     pub path: String,
     pub rows: u64,
     pub quarantined: u64,
+    pub skipped: u64,
     pub bytes: u64,
 }
 
@@ -111,6 +121,8 @@ pub struct FileReport {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct IngestReport {
     pub source: String,
+    /// What the run did with its result: with `check`, the counts say what would change.
+    pub commit: Commit,
     pub files: Vec<FileReport>,
     pub tables: BTreeMap<&'static str, TableCounts>,
 }
@@ -129,11 +141,27 @@ pub trait Progress {
 pub struct Quiet;
 impl Progress for Quiet {}
 
+/// What a run does with what it computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Commit {
+    /// Insert and update the stored rows, and record the rejected ones (the default).
+    #[default]
+    Merge,
+    /// Read, check and reconcile everything and report what would change; commit nothing.
+    Check,
+    /// Replace every stored row of the source (its `source_system` in `tickets` and
+    /// `ticket_events`, its name in `quarantine`) with the run's rows: after a mapping changed.
+    Replace,
+}
+
 /// How a run works: strictness and the tuning of its chunks and memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// Stop at the first bad row and commit nothing.
     pub strict: bool,
+    /// What the run does with its result.
+    pub commit: Commit,
     /// Rows a step handles at once: a step reads its inputs once per chunk, and what a chunk's
     /// sorts, joins and windows hold grows with it (about 1 KB per row of events in memory).
     pub chunk_rows: u64,
@@ -144,6 +172,10 @@ pub struct Options {
     /// Files, or byte ranges of large files, read at once. The tables and the quarantine do not
     /// depend on it.
     pub threads: usize,
+    /// Bytes of a large file each thread reads at once (nor do the results depend on it).
+    pub range_bytes: u64,
+    /// Rows read, mapped and checked at once (nor on this).
+    pub batch_rows: usize,
 }
 
 impl Options {
@@ -156,6 +188,12 @@ impl Options {
     /// The most memory a run accepts, MiB (1 PiB: a bound, not a recommendation).
     pub const MAX_MEMORY_MB: usize = 1 << 30;
 
+    /// The default rows of a batch.
+    pub const BATCH_ROWS: usize = 8_192;
+
+    /// The default bytes of a file read at once.
+    pub const RANGE_BYTES: u64 = 64 << 20;
+
     /// The default threads: the machine's cores.
     pub fn default_threads() -> usize {
         std::thread::available_parallelism().map_or(1, usize::from)
@@ -166,9 +204,12 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             strict: false,
+            commit: Commit::Merge,
             chunk_rows: Options::CHUNK_ROWS,
             memory_mb: Options::MEMORY_MB,
             threads: Options::default_threads(),
+            range_bytes: Options::RANGE_BYTES,
+            batch_rows: Options::BATCH_ROWS,
         }
     }
 }
@@ -248,6 +289,7 @@ async fn run(
             mapping,
             progress,
             chunks: staged_records.div_ceil(options.chunk_rows.max(1)).max(1),
+            commit: options.commit,
         };
         let mut applied = Vec::new();
         match mapping.shape {
@@ -267,7 +309,6 @@ async fn run(
                         .await?,
                 );
                 if mapping.derive_tickets {
-                    progress.step("deriving tickets from their events");
                     if staged_attributes > 0 {
                         register_staged(
                             &ctx,
@@ -280,7 +321,7 @@ async fn run(
                         ctx.register_batch(STAGED_ATTRIBUTES, RecordBatch::new_empty(empty))
                             .map_err(query("registering the staged attributes"))?;
                     }
-                    register_latest(&ctx, "events_now", data_dir, events).await?;
+                    steps.register_after("events_now", events).await?;
                     let sql = derived_tickets_sql();
                     applied.push(
                         steps
@@ -296,7 +337,7 @@ async fn run(
             Shape::Snapshots => {
                 // The events first: they diff the first snapshot of each ticket with the
                 // stored ticket as it was before this run.
-                register_latest(&ctx, "tickets_before", data_dir, tickets).await?;
+                steps.register_before("tickets_before", tickets).await?;
                 let sql = snapshot_events_sql();
                 applied.push(
                     steps
@@ -307,13 +348,16 @@ async fn run(
                         )
                         .await?,
                 );
-                let sql = format!(
-                    "SELECT {}, _file, _line, _seq AS _s FROM {STAGED}",
-                    column_list(tickets.columns, "")
-                );
+                // Then the tickets, whose blank milestones the status history fills.
+                steps.register_after("events_now", events).await?;
+                let sql = snapshot_tickets_sql();
                 applied.push(
                     steps
-                        .apply(tickets, Input::View(&sql), Mode::Versioned)
+                        .apply(
+                            tickets,
+                            Input::Materialized(&sql, SNAPSHOT_TICKET_INPUTS),
+                            Mode::Versioned,
+                        )
                         .await?,
                 );
             }
@@ -325,8 +369,25 @@ async fn run(
             counts.inserted += a.counts.inserted;
             counts.updated += a.counts.updated;
             counts.unchanged += a.counts.unchanged;
+            counts.superseded += a.counts.superseded;
             counts.quarantined += a.counts.quarantined;
+            counts.derived |= a.counts.derived;
             conflicts.extend(a.conflicts);
+        }
+    } else if options.commit == Commit::Replace {
+        // Nothing staged: the source's rows go all the same.
+        let fed: &[&'static Table] = match mapping.shape {
+            Shape::Tickets => &[&TICKETS],
+            Shape::Events if mapping.derive_tickets => &[&TICKET_EVENTS, &TICKETS],
+            Shape::Events => &[&TICKET_EVENTS],
+            Shape::Snapshots => &[&TICKET_EVENTS, &TICKETS],
+        };
+        let predicate = source_predicate("source_system", &mapping.source_system);
+        for target in fed {
+            progress.step(&format!("removing the source's rows from {}", target.name));
+            let table = store::open_or_create(data_dir, target).await?;
+            let table = delete(&ctx, table, &predicate, target.name).await?;
+            versions.insert(target.name, store::version(&table));
         }
     }
     {
@@ -335,13 +396,22 @@ async fn run(
         if mapping.shape != Shape::Snapshots || staged_records == 0 {
             counts.read = totals.rows;
         } else {
-            counts.read += totals.quarantined;
+            counts.read += totals.quarantined + totals.skipped;
         }
         counts.quarantined += totals.quarantined;
+        counts.skipped += totals.skipped;
     }
 
     // 3. Rejected rows: those of the files, then the conflicts.
-    let quarantine = record_rejections(&ctx, data_dir, stage, conflicts, progress).await?;
+    let quarantine = record_rejections(
+        &ctx,
+        data_dir,
+        stage,
+        conflicts,
+        (options.commit, &mapping.name),
+        progress,
+    )
+    .await?;
     versions.insert(QUARANTINE.name, store::version(&quarantine));
     for (name, version) in versions {
         tables.entry(name).or_default().version = version;
@@ -349,6 +419,7 @@ async fn run(
 
     Ok(IngestReport {
         source: mapping.name.clone(),
+        commit: options.commit,
         files: reports,
         tables,
     })

@@ -13,9 +13,9 @@ use crate::config::SourceMapping;
 use crate::tables::delta as store;
 use crate::tables::{Column, Table, TICKETS};
 
-use super::delta::{append, merge, register};
+use super::delta::{append, merge, register_latest, replace};
 use super::stage::{has_files, Stage};
-use super::{io, query, IngestError, Options, Progress, TableCounts};
+use super::{io, query, Commit, IngestError, Options, Progress, TableCounts};
 
 /// How the rows of an input are weighed against the stored ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +114,7 @@ pub(super) struct Run<'a> {
     pub(super) progress: &'a dyn Progress,
     /// Into how many chunks of keys each step splits its rows ([`Options::chunk_rows`]).
     pub(super) chunks: u64,
+    pub(super) commit: Commit,
 }
 
 /// Register `{relation}_chunk` for each relation: its rows whose `key` falls in chunk `i`
@@ -199,7 +200,70 @@ where
     }
 }
 
+/// `column = 'value'`, quoted for SQL.
+pub(super) fn source_predicate(column: &str, value: &str) -> String {
+    format!("{column} = '{}'", value.replace('\'', "''"))
+}
+
 impl Run<'_> {
+    /// Register the stored `table` as `name` as it stands before the run's commits: without
+    /// the source's rows when the run replaces them.
+    pub(super) async fn register_before(
+        &self,
+        name: &str,
+        table: &Table,
+    ) -> Result<(), IngestError> {
+        if self.commit != Commit::Replace {
+            return register_latest(self.ctx, name, self.data_dir, table).await;
+        }
+        let all = format!("{name}_with_source");
+        register_latest(self.ctx, &all, self.data_dir, table).await?;
+        let keep = source_predicate("source_system", &self.mapping.source_system);
+        register_view(
+            self.ctx,
+            name,
+            &format!("SELECT * FROM {all} WHERE NOT ({keep})"),
+            "reading a stored table",
+        )
+        .await
+    }
+
+    /// Register the stored `table` as `name` as it stands after the commit of `applied`: when
+    /// the run commits nothing, the stored rows that the plan keeps and the plan's new rows.
+    pub(super) async fn register_after(
+        &self,
+        name: &str,
+        table: &'static Table,
+    ) -> Result<(), IngestError> {
+        if self.commit != Commit::Check {
+            return register_latest(self.ctx, name, self.data_dir, table).await;
+        }
+        let stored = format!("{name}_stored");
+        self.register_before(&stored, table).await?;
+        let plan = format!("plan_{}", table.name);
+        let columns = column_list(table.columns, "");
+        let on = table
+            .key
+            .iter()
+            .map(|k| format!("s.{k} = p.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let key = table.key.join(", ");
+        register_view(
+            self.ctx,
+            name,
+            &format!(
+                "SELECT {columns} FROM {stored} s LEFT ANTI JOIN (
+                    SELECT {key} FROM {plan} WHERE _action IN ('update', 'replace')
+                ) p ON {on}
+                UNION ALL
+                SELECT {columns} FROM {plan} WHERE _action IN ('insert', 'update', 'replace')"
+            ),
+            "reading a stored table with the run's rows",
+        )
+        .await
+    }
+
     /// Reconcile the rows of `input_sql` (the target's columns, then `_file`, `_line` and the
     /// tie-break `_s`) with the stored `target`, and commit the inserts and updates in one
     /// MERGE.
@@ -216,19 +280,19 @@ impl Run<'_> {
             mapping,
             progress,
             chunks,
+            commit,
         } = *self;
         let name = target.name;
-        progress.step(&format!("reconciling {name} with the stored table"));
-        let path = store::table_path(data_dir, target);
         let mut table = store::open_or_create(data_dir, target).await?;
         let stored = format!("stored_{name}");
-        register(ctx, &stored, &table, &path).await?;
+        self.register_before(&stored, target).await?;
         let input = format!("input_{name}");
         match input_sql {
             Input::View(sql) => {
                 register_view(ctx, &input, sql, "planning the input rows").await?;
             }
             Input::Materialized(sql, relations) => {
+                progress.step(&format!("deriving the {name} rows"));
                 // Costly to compute, and the reconciliation reads its input once per chunk:
                 // written once, chunk by chunk of tickets.
                 write_chunks(ctx, sql, &stage.dir.join(&input), &input, chunks, |i| {
@@ -238,6 +302,7 @@ impl Run<'_> {
             }
         }
 
+        progress.step(&format!("reconciling {name} with the stored table"));
         let plan_name = format!("plan_{name}");
         let sql = reconcile_sql(
             target,
@@ -256,7 +321,10 @@ impl Run<'_> {
         )
         .await?;
 
-        let mut counts = TableCounts::default();
+        let mut counts = TableCounts {
+            derived: mode == Mode::Derived,
+            ..TableCounts::default()
+        };
         let by_action = ctx
             .sql(&format!(
                 "SELECT _action, count(*) AS n FROM {plan_name} GROUP BY _action"
@@ -276,6 +344,7 @@ impl Run<'_> {
                     "insert" => counts.inserted += n,
                     "update" | "replace" => counts.updated += n,
                     "conflict" => counts.quarantined += n,
+                    "superseded" => counts.superseded += n,
                     _ => counts.unchanged += n,
                 }
             }
@@ -287,22 +356,32 @@ impl Run<'_> {
             .collect()
             .await
             .map_err(query("listing conflicts"))?;
-        if counts.inserted + counts.updated > 0 {
-            progress.step(&format!("committing to {name}"));
-            let source = ctx
-                .sql(&format!(
-                    "SELECT {} FROM {plan_name} WHERE _action IN ('insert', 'update', 'replace')",
-                    column_list(target.columns, "")
-                ))
-                .await
-                .map_err(query("selecting the rows to commit"))?;
-            table = if counts.updated == 0 {
-                // Only new keys: an append commits them without joining the stored table.
-                append(ctx, table, source, name).await?
-            } else {
-                let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
-                merge(ctx, table, source, &columns, target.key, true, name).await?
-            };
+        let rows = || async {
+            ctx.sql(&format!(
+                "SELECT {} FROM {plan_name} WHERE _action IN ('insert', 'update', 'replace')",
+                column_list(target.columns, "")
+            ))
+            .await
+            .map_err(query("selecting the rows to commit"))
+        };
+        match commit {
+            Commit::Check => {}
+            Commit::Replace => {
+                progress.step(&format!("replacing the source's rows in {name}"));
+                let predicate = source_predicate("source_system", &mapping.source_system);
+                table = replace(ctx, table, rows().await?, &predicate, name).await?;
+            }
+            Commit::Merge if counts.inserted + counts.updated > 0 => {
+                progress.step(&format!("committing to {name}"));
+                table = if counts.updated == 0 {
+                    // Only new keys: an append commits them without joining the stored table.
+                    append(ctx, table, rows().await?, name).await?
+                } else {
+                    let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
+                    merge(ctx, table, rows().await?, &columns, target.key, true, name).await?
+                };
+            }
+            Commit::Merge => {}
         }
         Ok(Applied {
             table: name,
@@ -362,8 +441,9 @@ pub(super) fn row_hash_sql(columns: &[Column], alias: &str) -> String {
 ///   stored row is replaced and recorded as a conflict);
 /// - `conflict`: the same version as the stored row, or as another input row, with other
 ///   content and a smaller hash: quarantined;
-/// - `unchanged`: identical to the stored row or to another input row, older than the
-///   stored version, or superseded by a later version in the same run.
+/// - `unchanged`: identical to the stored row or to another input row, or older than the
+///   stored version;
+/// - `superseded`: an older version than another input row of the same key.
 ///
 /// Versions are compared by [`version_sql`], then by the input's `_s` (a snapshot's sequence
 /// number). In [`Mode::Derived`], an input row replaces the stored one whenever they differ.
@@ -425,7 +505,7 @@ pub(super) fn reconcile_sql(target: &Table, input: &str, stored: &str, mode: Mod
         UNION ALL
         SELECT {cols}, _file, _line, _h, _wh AS _th,
             CASE WHEN (_v IS NOT DISTINCT FROM _wv) AND (_s IS NOT DISTINCT FROM _ws) AND _h <> _wh
-                THEN 'conflict' ELSE 'unchanged' END AS _action
+                THEN 'conflict' WHEN _h = _wh THEN 'unchanged' ELSE 'superseded' END AS _action
         FROM ranked WHERE _rn > 1"
     )
 }

@@ -17,7 +17,7 @@ use datafusion::common::DataFusionError;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::prelude::SessionContext;
 
-use super::{io, query, FileReport, IngestError, Options, Progress, BATCH_ROWS};
+use super::{io, query, FileReport, IngestError, Options, Progress};
 use crate::config::{Shape, SourceMapping};
 use crate::ingest::mapper::Mapper;
 use crate::ingest::reader::{split, BatchReader, Header, Range};
@@ -148,9 +148,6 @@ pub(super) struct Staged {
     pub(super) attributes: u64,
 }
 
-/// Bytes of a file each task reads, when a file is split.
-const RANGE_BYTES: u64 = 64 << 20;
-
 /// One part of the work: a file, or a byte range of it.
 struct Task {
     /// The task's place in file order: its staged files are named after it.
@@ -200,7 +197,7 @@ pub(super) fn stage_files(
             .map_err(io(format!("cannot read {}", path.display())))?
             .len();
         let (_, header) = BatchReader::open(path, mapping).map_err(StreamError::from)?;
-        let ranges = split::ranges(path, &header, RANGE_BYTES, threads)
+        let ranges = split::ranges(path, &header, options.range_bytes, threads)
             .map_err(io(format!("cannot read {}", path.display())))?;
         let split = ranges.len() > 1;
         for range in ranges {
@@ -283,6 +280,7 @@ pub(super) fn stage_files(
             path: path.display().to_string(),
             rows: 0,
             quarantined: 0,
+            skipped: 0,
             bytes,
         })
         .collect();
@@ -352,9 +350,11 @@ pub(super) fn stage_files(
         let report = &mut reports[file];
         report.rows += done.stats.rows;
         report.quarantined += done.stats.quarantined;
+        report.skipped += done.stats.skipped;
         staged.totals.rows += done.stats.rows;
         staged.totals.records += done.stats.records;
         staged.totals.quarantined += done.stats.quarantined;
+        staged.totals.skipped += done.stats.skipped;
         staged.records += done.records.finish()?;
         staged.attributes += done.attributes.finish()?;
         done.rejected.finish()?;
@@ -406,13 +406,16 @@ fn run_task(
         stage.dir.join(QUARANTINE.name).join(&name),
         QUARANTINE.schema(),
     );
-    let file = path.display().to_string();
+    let file = std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
     let (mut rows, mut bytes) = (0, 0);
     let result = stream::ingest_reader(
         &mut reader,
         mapper,
         mapping,
-        BATCH_ROWS,
+        options.batch_rows.max(1),
         options.strict,
         &mut |out| {
             match out {

@@ -24,7 +24,7 @@ use datafusion::arrow::array::{StringArray, StringBuilder};
 use encoding_rs::Encoding;
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
-use crate::config::{ColumnRef, CsvOptions, InputFormat, SourceMapping};
+use crate::config::{CsvOptions, InputFormat, SourceMapping};
 
 /// Why an export cannot be read at all (as opposed to a bad row, which is quarantined).
 #[derive(Debug, thiserror::Error)]
@@ -158,11 +158,40 @@ pub struct Range {
     pub lines_before: u64,
 }
 
+/// Where each mapped column's value comes from: the positions of its parts among the file's
+/// columns (or the NDJSON keys read), and what joins the non-empty parts of a combined column.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layout {
+    columns: Vec<(Vec<usize>, String)>,
+}
+
+impl Layout {
+    fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The value of a combined column from its parts' values: the non-empty ones (trimmed),
+    /// joined; `None` when every part is absent.
+    fn combine<'a>(parts: impl Iterator<Item = Option<&'a str>>, join: &str) -> Option<String> {
+        let mut text: Option<String> = None;
+        for part in parts.flatten() {
+            let text = text.get_or_insert_with(String::new);
+            let part = part.trim();
+            if !part.is_empty() {
+                if !text.is_empty() {
+                    text.push_str(join);
+                }
+                text.push_str(part);
+            }
+        }
+        text
+    }
+}
+
 /// A file's header, resolved against a mapping: what a reader of one of its ranges needs.
 #[derive(Debug, Clone)]
 pub struct Header {
-    /// For each mapped column, its position in the file's columns.
-    positions: Vec<usize>,
+    layout: Layout,
     /// The number of columns of a CSV header.
     width: usize,
     /// Where the first row starts, and the line ends before it.
@@ -175,7 +204,7 @@ pub struct Header {
 pub struct BatchReader {
     path: PathBuf,
     inner: Inner,
-    positions: Vec<usize>,
+    layout: Layout,
     /// Bytes of the file read so far (approximate for Parquet).
     bytes: Arc<AtomicU64>,
     /// Where this reader stops, for a range: and where the next record starts once it stopped.
@@ -288,13 +317,26 @@ impl BatchReader {
                 (Inner::Parquet(batches), headers, data, false)
             }
         };
-        let positions = match &inner {
-            // The keys are the mapped columns themselves.
-            Inner::Ndjson { .. } => (0..headers.len()).collect(),
+        let layout = match &inner {
+            // The keys read are the mapped columns' parts, in order.
+            Inner::Ndjson { .. } => {
+                let mut next = 0;
+                Layout {
+                    columns: mapping
+                        .columns
+                        .iter()
+                        .map(|(_, r)| {
+                            let parts: Vec<usize> = (next..next + r.parts().count()).collect();
+                            next += parts.len();
+                            (parts, r.join.clone())
+                        })
+                        .collect(),
+                }
+            }
             _ => resolve(path, mapping, &headers)?,
         };
         let header = Header {
-            positions: positions.clone(),
+            layout: layout.clone(),
             width: headers.len(),
             data,
             splittable,
@@ -302,7 +344,7 @@ impl BatchReader {
         let reader = BatchReader {
             path: path.to_path_buf(),
             inner,
-            positions,
+            layout,
             bytes,
             end: None,
             stopped_at: None,
@@ -352,7 +394,7 @@ impl BatchReader {
         Ok(BatchReader {
             path: path.to_path_buf(),
             inner,
-            positions: header.positions.clone(),
+            layout: header.layout.clone(),
             bytes,
             end: Some(range.end),
             stopped_at: None,
@@ -393,13 +435,13 @@ impl BatchReader {
         if self.stopped_at.is_some() {
             return Ok(None);
         }
-        let mut batch = BatchBuilder::new(self.positions.len(), rows);
+        let mut batch = BatchBuilder::new(self.layout.len(), rows);
         let path = &self.path;
         let end = self.end.unwrap_or(u64::MAX);
         match &mut self.inner {
             Inner::Parquet(batches) => {
                 return batches
-                    .next(&self.positions)
+                    .next(&self.layout)
                     .map_err(|message| ReadError::Format {
                         path: path.clone(),
                         message,
@@ -421,7 +463,7 @@ impl BatchReader {
                         self.stopped_at = Some(record.start);
                         break;
                     }
-                    csv_row(&record, &self.positions, *width, *delimiter, &mut batch);
+                    csv_row(&record, &self.layout, *width, *delimiter, &mut batch);
                 }
             }
             Inner::Ndjson { lines, keys } => {
@@ -436,7 +478,7 @@ impl BatchReader {
                         self.stopped_at = Some(line.start);
                         break;
                     }
-                    json_row(&line, keys, &mut batch);
+                    json_row(&line, keys, &self.layout, &mut batch);
                 }
             }
         }
@@ -447,7 +489,7 @@ impl BatchReader {
 /// Append one CSV record to `batch`: a row, or a malformed line.
 fn csv_row(
     record: &csv::Record<'_>,
-    positions: &[usize],
+    layout: &Layout,
     width: usize,
     delimiter: u8,
     batch: &mut BatchBuilder,
@@ -467,26 +509,35 @@ fn csv_row(
     }
     // Every mapped field is checked before any is appended, so that a rejected line leaves no
     // partial row behind.
-    for &i in positions {
-        if let Err(e) = std::str::from_utf8(record.field(i).unwrap_or_default()) {
-            batch.malformed.push(malformed(format!(
-                "not valid UTF-8 text (byte {} of field {})",
-                e.valid_up_to() + 1,
-                i + 1
-            )));
-            return;
+    let text = |i: usize| std::str::from_utf8(record.field(i).unwrap_or_default());
+    for (parts, _) in &layout.columns {
+        for &i in parts {
+            if let Err(e) = text(i) {
+                batch.malformed.push(malformed(format!(
+                    "not valid UTF-8 text (byte {} of field {})",
+                    e.valid_up_to() + 1,
+                    i + 1
+                )));
+                return;
+            }
         }
     }
-    for (column, &i) in batch.columns.iter_mut().zip(positions) {
-        let field = record.field(i).unwrap_or_default();
-        // Checked above.
-        column.append_value(std::str::from_utf8(field).unwrap_or_default());
+    for (column, (parts, join)) in batch.columns.iter_mut().zip(&layout.columns) {
+        match parts.as_slice() {
+            [i] => column.append_value(text(*i).unwrap_or_default()),
+            _ => column.append_option(Layout::combine(parts.iter().map(|&i| text(i).ok()), join)),
+        }
     }
     batch.lines.push(record.line);
 }
 
 /// Append one NDJSON line to `batch`: a row, or a malformed line.
-fn json_row(line: &ndjson::Line<'_>, keys: &ndjson::Keys, batch: &mut BatchBuilder) {
+fn json_row(
+    line: &ndjson::Line<'_>,
+    keys: &ndjson::Keys,
+    layout: &Layout,
+    batch: &mut BatchBuilder,
+) {
     let malformed = |reason: String| Malformed {
         line: line.number,
         raw: String::from_utf8_lossy(line.bytes)
@@ -502,26 +553,31 @@ fn json_row(line: &ndjson::Line<'_>, keys: &ndjson::Keys, batch: &mut BatchBuild
             return;
         }
     };
-    if let Some(kind) = values.iter().find_map(|v| match v {
-        Some(ndjson::Text::Nested(kind)) => Some(*kind),
+    if let Some((i, kind)) = values.iter().enumerate().find_map(|(i, v)| match v {
+        Some(ndjson::Text::Nested(kind)) => Some((i, *kind)),
         _ => None,
     }) {
-        batch
-            .malformed
-            .push(malformed(format!("{kind} where a value is expected")));
+        batch.malformed.push(malformed(format!(
+            "key '{}': {kind} where a value is expected",
+            keys.name(i)
+        )));
         return;
     }
-    for (column, value) in batch.columns.iter_mut().zip(&values) {
-        match value {
-            Some(ndjson::Text::Value(text)) => column.append_value(text),
-            _ => column.append_null(),
+    let value = |i: usize| match &values[i] {
+        Some(ndjson::Text::Value(text)) => Some(text.as_ref()),
+        _ => None,
+    };
+    for (column, (parts, join)) in batch.columns.iter_mut().zip(&layout.columns) {
+        match parts.as_slice() {
+            [i] => column.append_option(value(*i)),
+            _ => column.append_option(Layout::combine(parts.iter().map(|&i| value(i)), join)),
         }
     }
     batch.lines.push(line.number);
 }
 
-/// The keys an NDJSON source reads: JSON objects have no header row, so the mapped keys are the
-/// columns, each looked up by name in every object.
+/// The keys an NDJSON source reads: JSON objects have no header row, so the mapped keys (each
+/// part of a combined column) are the columns, each looked up by name in every object.
 fn ndjson_keys(path: &Path, mapping: &SourceMapping) -> Result<Vec<String>, ReadError> {
     if let Some((column, r)) = mapping.columns.iter().find(|(_, r)| r.occurrence != 1) {
         return Err(ReadError::Format {
@@ -535,37 +591,38 @@ fn ndjson_keys(path: &Path, mapping: &SourceMapping) -> Result<Vec<String>, Read
     Ok(mapping
         .columns
         .iter()
-        .map(|(_, r)| r.header.clone())
+        .flat_map(|(_, r)| r.parts().map(|(h, _)| h.to_string()))
         .collect())
 }
 
-/// The position in `headers` of every mapped column, or the list of what is missing.
-fn resolve(
-    path: &Path,
-    mapping: &SourceMapping,
-    headers: &[String],
-) -> Result<Vec<usize>, ReadError> {
-    let mut positions = Vec::with_capacity(mapping.columns.len());
+/// The position in `headers` of every part of every mapped column, or the list of what is
+/// missing.
+fn resolve(path: &Path, mapping: &SourceMapping, headers: &[String]) -> Result<Layout, ReadError> {
+    let mut layout = Layout::default();
     let mut missing = Vec::new();
-    for (_, ColumnRef { header, occurrence }) in &mapping.columns {
-        let find = |same: &dyn Fn(&str) -> bool| {
-            headers
-                .iter()
-                .enumerate()
-                .filter(|(_, h)| same(h))
-                .nth(occurrence - 1)
-                .map(|(i, _)| i)
-        };
-        match find(&|h| h == header).or_else(|| find(&|h| h.eq_ignore_ascii_case(header))) {
-            Some(i) => positions.push(i),
-            None if *occurrence > 1 => {
-                missing.push(format!("'{header}' (occurrence {occurrence})"))
+    for (_, column) in &mapping.columns {
+        let mut positions = Vec::new();
+        for (header, occurrence) in column.parts() {
+            let find = |same: &dyn Fn(&str) -> bool| {
+                headers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| same(h))
+                    .nth(occurrence - 1)
+                    .map(|(i, _)| i)
+            };
+            match find(&|h| h == header).or_else(|| find(&|h| h.eq_ignore_ascii_case(header))) {
+                Some(i) => positions.push(i),
+                None if occurrence > 1 => {
+                    missing.push(format!("'{header}' (occurrence {occurrence})"))
+                }
+                None => missing.push(format!("'{header}'")),
             }
-            None => missing.push(format!("'{header}'")),
         }
+        layout.columns.push((positions, column.join.clone()));
     }
     if missing.is_empty() {
-        return Ok(positions);
+        return Ok(layout);
     }
     let hint = match &mapping.format {
         InputFormat::Csv(options) if headers.len() == 1 => {

@@ -91,7 +91,7 @@ pub(super) enum Text<'a> {
 /// The keys a source maps, each with its column.
 pub(super) struct Keys {
     index: HashMap<String, usize>,
-    count: usize,
+    names: Vec<String>,
 }
 
 impl Keys {
@@ -102,14 +102,19 @@ impl Keys {
         }
         Keys {
             index,
-            count: keys.len(),
+            names: keys.to_vec(),
         }
+    }
+
+    /// The name of key `i`.
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i]
     }
 
     /// The mapped values of `line` (a JSON object), in the order of the keys; `Err` with the
     /// reason when the line is not one JSON object.
     pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Vec<Option<Text<'a>>>, String> {
-        let mut values = vec![None; self.count];
+        let mut values = vec![None; self.names.len()];
         let mut de = serde_json::Deserializer::from_slice(line);
         ObjectSeed {
             keys: self,

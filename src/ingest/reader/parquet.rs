@@ -7,14 +7,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, StringArray};
+use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
 
-use super::{ReadError, TextBatch};
+use super::{Layout, ReadError, TextBatch};
 
 /// Rows per batch read from a Parquet file.
 const BATCH_ROWS: usize = 8192;
@@ -63,24 +63,41 @@ impl Batches {
         Ok((batches, headers))
     }
 
-    /// The next batch's columns at `positions`, as text.
-    pub fn next(&mut self, positions: &[usize]) -> Result<Option<TextBatch>, String> {
+    /// The next batch's mapped columns, as text.
+    pub fn next(&mut self, layout: &Layout) -> Result<Option<TextBatch>, String> {
         let Some(batch) = self.batches.next().transpose().map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let columns = positions
+        let text = |i: usize| -> Result<StringArray, String> {
+            let text = cast(batch.column(i), &DataType::Utf8).map_err(|e| e.to_string())?;
+            Ok(text.as_string::<i32>().clone())
+        };
+        let columns = layout
+            .columns
             .iter()
-            .map(|&i| {
-                let text = cast(batch.column(i), &DataType::Utf8).map_err(|e| e.to_string())?;
-                Ok(text.as_string::<i32>().clone())
+            .map(|(parts, join)| match parts.as_slice() {
+                [i] => text(*i),
+                _ => {
+                    let parts = parts
+                        .iter()
+                        .map(|&i| text(i))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((0..batch.num_rows())
+                        .map(|row| {
+                            Layout::combine(
+                                parts.iter().map(|p| p.is_valid(row).then(|| p.value(row))),
+                                join,
+                            )
+                        })
+                        .collect())
+                }
             })
             .collect::<Result<Vec<StringArray>, String>>()?;
         let first = self.records + 1;
         self.records += batch.num_rows() as u64;
-        self.bytes.store(
-            self.size * self.records.min(self.total) / self.total,
-            Ordering::Relaxed,
-        );
+        let share = u128::from(self.size) * u128::from(self.records.min(self.total))
+            / u128::from(self.total);
+        self.bytes.store(share as u64, Ordering::Relaxed);
         Ok(Some(TextBatch {
             lines: (first..=self.records).collect(),
             columns,

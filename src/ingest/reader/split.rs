@@ -153,7 +153,7 @@ mod tests {
         let text: String = (0..1000).map(|i| format!("{{\"n\": {i}}}\n")).collect();
         std::fs::write(&path, &text).unwrap();
         let header = Header {
-            positions: vec![0],
+            layout: Default::default(),
             width: 1,
             data: Range {
                 start: 0,

@@ -13,6 +13,7 @@ use futures::StreamExt;
 
 use super::display::{more_rows, Expanded, Grid};
 use super::progress::Progress;
+use crate::session::unwind::{catching, catching_stream};
 use crate::session::Session;
 use crate::shell::{out_file, write_batches, Format};
 
@@ -47,13 +48,17 @@ pub async fn execute(
     started: Instant,
     progress: Progress,
 ) -> Result<Outcome, DataFusionError> {
-    let plan = session.plan(statement).await?;
-    let df = session.context().execute_logical_plan(plan).await?;
-    let schema = df.schema().inner().clone();
-    let task = Arc::new(df.task_ctx());
-    let physical = df.create_physical_plan().await?;
+    let (schema, task, physical) = catching(async {
+        let plan = session.plan(statement).await?;
+        let df = session.context().execute_logical_plan(plan).await?;
+        let schema = df.schema().inner().clone();
+        let task = Arc::new(df.task_ctx());
+        Ok((schema, task, df.create_physical_plan().await?))
+    })
+    .await?;
     progress.watch(Arc::clone(&physical), started);
-    let mut stream = Box::pin(execute_stream(physical, task)?.inspect(move |batch| {
+    let stream = catching_stream(execute_stream(physical, task)?);
+    let mut stream = Box::pin(stream.inspect(move |batch| {
         if let Ok(batch) = batch {
             progress.add_rows(batch.num_rows());
         }
