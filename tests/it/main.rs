@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod cli;
+mod fuzz;
 mod generate;
 mod ingest;
 mod ingest_property;

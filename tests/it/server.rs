@@ -723,6 +723,29 @@ async fn slow_queries_time_out_and_can_be_cancelled_without_harm() {
     bystander.finish().await;
 }
 
+/// A value that makes the query engine panic is an error of that query only: the connection
+/// and the server go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_the_query_engine_fails_only_its_query() {
+    let server = Served::start("");
+    let bystander = Bystander::start(&server).await;
+    let client = server.connect("ana").await;
+    for protocol in ["simple", "extended"] {
+        let sql = "SELECT arrow_cast(-9223372036854775808, 'Date64')";
+        let err = match protocol {
+            "simple" => client.simple_query(sql).await.map(|_| ()).unwrap_err(),
+            _ => client.query(sql, &[]).await.map(|_| ()).unwrap_err(),
+        };
+        assert!(
+            message(&err).contains("the query engine failed on this statement"),
+            "{protocol}: {}",
+            message(&err)
+        );
+        assert_eq!(cells(&client, "SELECT 41 + 1").await, ["42"], "{protocol}");
+    }
+    bystander.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_over_its_memory_fails_alone() {
     let server =

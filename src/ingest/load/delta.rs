@@ -15,6 +15,14 @@ use super::reconcile::source_predicate;
 use super::stage::{has_files, register_staged, Stage};
 use super::{query, Commit, IngestError, Progress};
 
+/// The error of a failed commit to `table`.
+fn commit(table: &'static str) -> impl Fn(deltalake::DeltaTableError) -> IngestError {
+    move |source| IngestError::Commit {
+        table,
+        source: Box::new(source),
+    }
+}
+
 /// Register the stored `table` of `data_dir`, at its latest version, as `name`.
 pub(super) async fn register_latest(
     ctx: &SessionContext,
@@ -128,10 +136,7 @@ pub(super) async fn replace(
         .with_replace_where(predicate)
         .with_session_state(Arc::new(ctx.state()))
         .await
-        .map_err(|source| IngestError::Commit {
-            table: name,
-            source: Box::new(source),
-        })
+        .map_err(commit(name))
 }
 
 /// Delete the rows of `table` that match `predicate`, in one commit (none when none do).
@@ -146,10 +151,7 @@ pub(super) async fn delete(
         .with_predicate(predicate)
         .with_session_state(Arc::new(ctx.state()))
         .await
-        .map_err(|source| IngestError::Commit {
-            table: name,
-            source: Box::new(source),
-        })?;
+        .map_err(commit(name))?;
     Ok(table)
 }
 
@@ -166,10 +168,7 @@ pub(super) async fn append(
         .with_save_mode(deltalake::protocol::SaveMode::Append)
         .with_session_state(Arc::new(ctx.state()))
         .await
-        .map_err(|source| IngestError::Commit {
-            table: name,
-            source: Box::new(source),
-        })
+        .map_err(commit(name))
 }
 
 /// MERGE `source` into `table`, matching rows on the `key` columns: insert the rows of `source`
@@ -188,10 +187,7 @@ pub(super) async fn merge(
         .map(|k| format!("t.\"{k}\" = s.\"{k}\""))
         .collect::<Vec<_>>()
         .join(" AND ");
-    let commit = |source| IngestError::Commit {
-        table: name,
-        source: Box::new(source),
-    };
+    let failed = commit(name);
     let mut builder = table
         .merge(source, on)
         .with_session_state(Arc::new(ctx.state()))
@@ -203,7 +199,7 @@ pub(super) async fn merge(
             }
             i
         })
-        .map_err(commit)?;
+        .map_err(&failed)?;
     if update {
         builder = builder
             .when_matched_update(|mut u| {
@@ -212,8 +208,8 @@ pub(super) async fn merge(
                 }
                 u
             })
-            .map_err(commit)?;
+            .map_err(&failed)?;
     }
-    let (table, _metrics) = builder.await.map_err(commit)?;
+    let (table, _metrics) = builder.await.map_err(&failed)?;
     Ok(table)
 }

@@ -219,7 +219,15 @@ pub(super) fn stage_files(
     let stop_after = AtomicUsize::new(usize::MAX);
     let results: Mutex<Vec<Option<Result<Done, IngestError>>>> =
         Mutex::new((0..all.len()).map(|_| None).collect());
-    let work = || {
+    let work = Work {
+        files,
+        headers: &headers,
+        mapping,
+        options,
+        stage,
+        counters: &counters,
+    };
+    let worker = || {
         let mut mapper = mapper.clone();
         loop {
             let Some(task) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
@@ -228,16 +236,7 @@ pub(super) fn stage_files(
             if task.index > stop_after.load(Ordering::Relaxed) {
                 continue;
             }
-            let done = run_task(
-                &task,
-                files,
-                &headers,
-                mapping,
-                &mut mapper,
-                options,
-                stage,
-                &counters,
-            );
+            let done = work.run(&task, &mut mapper);
             if let Ok(Done {
                 strict: Some(_), ..
             }) = &done
@@ -249,7 +248,7 @@ pub(super) fn stage_files(
     };
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.min(all.len()).max(1))
-            .map(|_| scope.spawn(work))
+            .map(|_| scope.spawn(worker))
             .collect();
         while workers.iter().any(|w| !w.is_finished()) {
             progress.read(
@@ -324,16 +323,7 @@ pub(super) fn stage_files(
                 range,
                 split,
             };
-            done = Some(run_task(
-                &task,
-                files,
-                &headers,
-                mapping,
-                &mut mapper,
-                options,
-                stage,
-                &counters,
-            )?);
+            done = Some(work.run(&task, &mut mapper)?);
         }
         let Some(mut done) = done else { continue };
         if let Some(error) = done.strict.take() {
@@ -369,89 +359,99 @@ fn discard(done: Done) -> Result<(), IngestError> {
     done.rejected.discard()
 }
 
-/// Read one file or range into its own staged files.
-#[allow(clippy::too_many_arguments)]
-fn run_task(
-    task: &Task,
-    files: &[PathBuf],
-    headers: &[Header],
-    mapping: &SourceMapping,
-    mapper: &mut Mapper,
-    options: &Options,
-    stage: &Stage,
-    counters: &Counters,
-) -> Result<Done, IngestError> {
-    let path = &files[task.file];
-    let mut reader = if task.split {
-        BatchReader::open_range(path, mapping, &headers[task.file], task.range)
-    } else {
-        BatchReader::open(path, mapping).map(|(reader, _)| reader)
+/// What every task of a run shares.
+struct Work<'a> {
+    files: &'a [PathBuf],
+    headers: &'a [Header],
+    mapping: &'a SourceMapping,
+    options: &'a Options,
+    stage: &'a Stage,
+    counters: &'a Counters,
+}
+
+impl Work<'_> {
+    /// Read one file or range into its own staged files.
+    fn run(&self, task: &Task, mapper: &mut Mapper) -> Result<Done, IngestError> {
+        let Work {
+            files,
+            headers,
+            mapping,
+            options,
+            stage,
+            counters,
+        } = *self;
+        let path = &files[task.file];
+        let mut reader = if task.split {
+            BatchReader::open_range(path, mapping, &headers[task.file], task.range)
+        } else {
+            BatchReader::open(path, mapping).map(|(reader, _)| reader)
+        }
+        .map_err(StreamError::from)?;
+        let name = format!("part-{:05}.arrow", task.index);
+        let staged_schema = match mapping.shape {
+            Shape::Tickets => TICKETS.schema(),
+            Shape::Events => TICKET_EVENTS.schema(),
+            Shape::Snapshots => snapshots_schema(),
+        };
+        let mut records = Writer::new(
+            stage.dir.join(STAGED).join(&name),
+            with_lines(&staged_schema),
+        );
+        let mut attributes = Writer::new(
+            stage.dir.join(STAGED_ATTRIBUTES).join(&name),
+            with_lines(&attributes_schema()),
+        );
+        let mut rejected = Writer::new(
+            stage.dir.join(QUARANTINE.name).join(&name),
+            QUARANTINE.schema(),
+        );
+        let file = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        let (mut rows, mut bytes) = (0, 0);
+        let result = stream::ingest_reader(
+            &mut reader,
+            mapper,
+            mapping,
+            options.batch_rows.max(1),
+            options.strict,
+            &mut |out| {
+                match out {
+                    Output::Tickets(batch, lines)
+                    | Output::Events(batch, lines)
+                    | Output::Snapshots(batch, lines) => {
+                        attach_lines(batch, &file, lines).and_then(|b| records.write(&b))
+                    }
+                    Output::Attributes(batch, lines) => {
+                        attach_lines(batch, &file, lines).and_then(|b| attributes.write(&b))
+                    }
+                    Output::Quarantine(batch) => rejected.write(&batch),
+                    Output::Progress { rows: r, bytes: b } => {
+                        counters.rows.fetch_add(r - rows, Ordering::Relaxed);
+                        counters
+                            .bytes
+                            .fetch_add(b.saturating_sub(bytes), Ordering::Relaxed);
+                        (rows, bytes) = (r, b.max(bytes));
+                        Ok(())
+                    }
+                }
+                .map_err(|e| e.to_string())
+            },
+        );
+        let (stats, strict) = match result {
+            Ok(stats) => (stats, None),
+            Err(e @ StreamError::Strict { .. }) => (FileStats::default(), Some(e)),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Done {
+            stats,
+            records,
+            attributes,
+            rejected,
+            stopped_at: reader.stopped_at(),
+            first_start: reader.first_start(),
+            strict,
+        })
     }
-    .map_err(StreamError::from)?;
-    let name = format!("part-{:05}.arrow", task.index);
-    let staged_schema = match mapping.shape {
-        Shape::Tickets => TICKETS.schema(),
-        Shape::Events => TICKET_EVENTS.schema(),
-        Shape::Snapshots => snapshots_schema(),
-    };
-    let mut records = Writer::new(
-        stage.dir.join(STAGED).join(&name),
-        with_lines(&staged_schema),
-    );
-    let mut attributes = Writer::new(
-        stage.dir.join(STAGED_ATTRIBUTES).join(&name),
-        with_lines(&attributes_schema()),
-    );
-    let mut rejected = Writer::new(
-        stage.dir.join(QUARANTINE.name).join(&name),
-        QUARANTINE.schema(),
-    );
-    let file = std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string();
-    let (mut rows, mut bytes) = (0, 0);
-    let result = stream::ingest_reader(
-        &mut reader,
-        mapper,
-        mapping,
-        options.batch_rows.max(1),
-        options.strict,
-        &mut |out| {
-            match out {
-                Output::Tickets(batch, lines)
-                | Output::Events(batch, lines)
-                | Output::Snapshots(batch, lines) => {
-                    attach_lines(batch, &file, lines).and_then(|b| records.write(&b))
-                }
-                Output::Attributes(batch, lines) => {
-                    attach_lines(batch, &file, lines).and_then(|b| attributes.write(&b))
-                }
-                Output::Quarantine(batch) => rejected.write(&batch),
-                Output::Progress { rows: r, bytes: b } => {
-                    counters.rows.fetch_add(r - rows, Ordering::Relaxed);
-                    counters
-                        .bytes
-                        .fetch_add(b.saturating_sub(bytes), Ordering::Relaxed);
-                    (rows, bytes) = (r, b.max(bytes));
-                    Ok(())
-                }
-            }
-            .map_err(|e| e.to_string())
-        },
-    );
-    let (stats, strict) = match result {
-        Ok(stats) => (stats, None),
-        Err(e @ StreamError::Strict { .. }) => (FileStats::default(), Some(e)),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Done {
-        stats,
-        records,
-        attributes,
-        rejected,
-        stopped_at: reader.stopped_at(),
-        first_start: reader.first_start(),
-        strict,
-    })
 }
