@@ -1,7 +1,7 @@
 //! One ingest run: export files through a source mapping into the stored tables.
 //!
-//! 1. Every file streams through its mapping ([`super::stream`]) into Arrow files in a staging
-//!    folder (`data/_staging/…`), so memory stays bounded whatever the export's size; files,
+//! 1. Every file streams through its mapping ([`super::stream`]) into files in a staging
+//!    folder (`data/_staging/…`) as Parquet, so memory stays bounded whatever the export's size; files,
 //!    and byte ranges of large files, are read by [`Options::threads`] threads (`stage`).
 //!    With `strict`, the first bad row stops the run and nothing is committed.
 //! 2. The staged rows are reconciled with the stored table in DataFusion SQL: one version per

@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,10 +11,10 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::common::DataFusionError;
-use datafusion::datasource::file_format::options::ArrowReadOptions;
-use datafusion::prelude::SessionContext;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::{io, query, FileReport, IngestError, Options, Progress};
 use crate::config::{Shape, SourceMapping};
@@ -60,10 +59,10 @@ pub(super) async fn register_staged(
     name: &str,
     dir: &Path,
 ) -> Result<(), IngestError> {
-    ctx.register_arrow(
+    ctx.register_parquet(
         name,
         dir.to_string_lossy().as_ref(),
-        ArrowReadOptions::default(),
+        ParquetReadOptions::default(),
     )
     .await
     .map_err(query("reading staged rows"))
@@ -81,12 +80,17 @@ impl Stage {
     }
 }
 
-/// Staged rows of one kind from one task: an Arrow IPC file, written batch by batch (each batch
-/// goes to disk as it comes, so a writer holds no rows), created with the first row.
+/// Rows per Parquet row group in staging: bounds each writer's memory. (Staging in Parquet
+/// rather than Arrow IPC: the reconciliation's SQL then knows the row counts, and its peak
+/// memory stays about 1 GB lower on 1M tickets.)
+const STAGE_ROW_GROUP: usize = 65_536;
+
+/// Staged rows of one kind from one task: a Parquet file, written batch by batch, created with
+/// the first row.
 pub(super) struct Writer {
     path: PathBuf,
     schema: SchemaRef,
-    writer: Option<FileWriter<BufWriter<File>>>,
+    writer: Option<ArrowWriter<File>>,
     rows: u64,
 }
 
@@ -110,8 +114,15 @@ impl Writer {
                 if let Some(dir) = self.path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let file = BufWriter::with_capacity(1 << 20, File::create(&self.path)?);
-                self.writer.insert(FileWriter::try_new(file, &self.schema)?)
+                let file = File::create(&self.path)?;
+                let props = WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(STAGE_ROW_GROUP))
+                    .build();
+                self.writer.insert(ArrowWriter::try_new(
+                    file,
+                    Arc::clone(&self.schema),
+                    Some(props),
+                )?)
             }
         };
         writer.write(batch)?;
@@ -121,9 +132,9 @@ impl Writer {
 
     /// Close the file; the number of rows staged.
     pub(super) fn finish(mut self) -> Result<u64, IngestError> {
-        if let Some(mut writer) = self.writer.take() {
+        if let Some(writer) = self.writer.take() {
             writer
-                .finish()
+                .close()
                 .map_err(|e| query("staging rows")(DataFusionError::from(e)))?;
         }
         Ok(self.rows)
@@ -387,7 +398,7 @@ impl Work<'_> {
             BatchReader::open(path, mapping).map(|(reader, _)| reader)
         }
         .map_err(StreamError::from)?;
-        let name = format!("part-{:05}.arrow", task.index);
+        let name = format!("part-{:05}.parquet", task.index);
         let staged_schema = match mapping.shape {
             Shape::Tickets => TICKETS.schema(),
             Shape::Events => TICKET_EVENTS.schema(),
