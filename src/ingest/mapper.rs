@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Int64Array, Int64Builder, StringArray, StringBuilder,
-    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    Array, Int64Array, Int64Builder, StringArray, StringBuilder, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
 };
 
 use crate::config::sources::{MAPPABLE, SKIP};
@@ -120,26 +120,47 @@ impl Mapped {
         self.columns.get(name)
     }
 
-    /// The text of `name` at `row` (`None` for NULL or an unmapped column).
-    pub fn text(&self, name: &str, row: usize) -> Option<&str> {
+    /// The text column `name`, if mapped (or constant).
+    pub fn texts(&self, name: &str) -> Option<&StringArray> {
         match self.columns.get(name) {
-            Some(Column::Text(a)) if a.is_valid(row) => Some(a.value(row)),
+            Some(Column::Text(a)) => Some(a),
             _ => None,
         }
+    }
+
+    /// The timestamp column `name` (UTC µs), if mapped.
+    pub fn times(&self, name: &str) -> Option<&TimestampMicrosecondArray> {
+        match self.columns.get(name) {
+            Some(Column::Time(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The integer column `name`, if mapped.
+    pub fn ints(&self, name: &str) -> Option<&Int64Array> {
+        match self.columns.get(name) {
+            Some(Column::Int(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The text of `name` at `row` (`None` for NULL or an unmapped column).
+    pub fn text(&self, name: &str, row: usize) -> Option<&str> {
+        self.texts(name)
+            .filter(|a| a.is_valid(row))
+            .map(|a| a.value(row))
     }
 
     pub fn time(&self, name: &str, row: usize) -> Option<i64> {
-        match self.columns.get(name) {
-            Some(Column::Time(a)) if a.is_valid(row) => Some(a.value(row)),
-            _ => None,
-        }
+        self.times(name)
+            .filter(|a| a.is_valid(row))
+            .map(|a| a.value(row))
     }
 
     pub fn int(&self, name: &str, row: usize) -> Option<i64> {
-        match self.columns.get(name) {
-            Some(Column::Int(a)) if a.is_valid(row) => Some(a.value(row)),
-            _ => None,
-        }
+        self.ints(name)
+            .filter(|a| a.is_valid(row))
+            .map(|a| a.value(row))
     }
 
     /// Reject `row` for `rejection`, unless it already is.
@@ -415,16 +436,6 @@ fn constant(value: &Value, n: usize) -> Column {
             Column::Time(TimestampMicrosecondArray::from(vec![*t; n]).with_timezone("UTC"))
         }
         Value::Int(v) => Column::Int(Int64Array::from(vec![*v; n])),
-    }
-}
-
-impl Column {
-    pub fn to_array(&self) -> ArrayRef {
-        match self {
-            Column::Text(a) => Arc::new(a.clone()),
-            Column::Time(a) => Arc::new(a.clone()),
-            Column::Int(a) => Arc::new(a.clone()),
-        }
     }
 }
 

@@ -47,67 +47,26 @@ fn iso(micros: i64) -> String {
     )
 }
 
-/// Typed access to the canonical columns of a batch.
-struct View<'a> {
-    m: &'a Mapped,
-}
-
-impl<'a> View<'a> {
-    fn text(&self, name: &str) -> Option<&'a StringArray> {
-        match self.m.column(name) {
-            Some(Column::Text(a)) => Some(a),
-            _ => None,
-        }
-    }
-
-    fn time(&self, name: &str) -> Option<&'a TimestampMicrosecondArray> {
-        match self.m.column(name) {
-            Some(Column::Time(a)) => Some(a),
-            _ => None,
-        }
-    }
-
-    fn int(&self, name: &str) -> Option<&'a Int64Array> {
-        match self.m.column(name) {
-            Some(Column::Int(a)) => Some(a),
-            _ => None,
-        }
-    }
-}
-
-fn text_at(a: Option<&StringArray>, i: usize) -> Option<&str> {
-    a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
-}
-
-fn time_at(a: Option<&TimestampMicrosecondArray>, i: usize) -> Option<i64> {
-    a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
-}
-
-fn int_at(a: Option<&Int64Array>, i: usize) -> Option<i64> {
-    a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
-}
-
 /// The text column `name` as an array of `n` rows (all NULL when unmapped).
-fn text_array(v: &View, name: &str, n: usize) -> ArrayRef {
-    match v.text(name) {
+fn text_array(v: &Mapped, name: &str, n: usize) -> ArrayRef {
+    match v.texts(name) {
         Some(a) => Arc::new(a.clone()),
         None => Arc::new(StringArray::new_null(n)),
     }
 }
 
-fn time_array(v: &View, name: &str, n: usize) -> ArrayRef {
-    match v.time(name) {
+fn time_array(v: &Mapped, name: &str, n: usize) -> ArrayRef {
+    match v.times(name) {
         Some(a) => Arc::new(a.clone()),
         None => Arc::new(TimestampMicrosecondArray::new_null(n).with_timezone("UTC")),
     }
 }
 
 /// An integer column as `Int32` (values were checked to fit), with `default` for NULL.
-fn int32_array(v: &View, name: &str, n: usize, default: Option<i32>) -> ArrayRef {
-    let a = v.int(name);
+fn int32_array(v: &Mapped, name: &str, n: usize, default: Option<i32>) -> ArrayRef {
     Arc::new(
         (0..n)
-            .map(|i| int_at(a, i).map(|x| x as i32).or(default))
+            .map(|i| v.int(name, i).map(|x| x as i32).or(default))
             .collect::<Int32Array>(),
     )
 }
@@ -151,16 +110,16 @@ fn accepted(schema: SchemaRef, columns: Vec<ArrayRef>, m: &Mapped) -> Result<Row
 
 /// The first check a ticket row fails, if any: required fields, integers that fit, milestones
 /// not before creation, a non-negative reopen count, a CSAT between 1 and 5.
-fn ticket_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
+fn ticket_check(v: &Mapped, i: usize, line: u64) -> Option<Rejection> {
     for column in ["ticket_id", "source_system"] {
-        if text_at(v.text(column), i).is_none_or(str::is_empty) {
+        if v.text(column, i).is_none_or(str::is_empty) {
             return Some(missing(line, column));
         }
     }
-    let Some(created) = time_at(v.time("created_at"), i) else {
+    let Some(created) = v.time("created_at", i) else {
         return Some(missing(line, "created_at"));
     };
-    if text_at(v.text("status"), i).is_none_or(str::is_empty) {
+    if v.text("status", i).is_none_or(str::is_empty) {
         return Some(missing(line, "status"));
     }
     let reject = |column: &str, value: String, reason: String| {
@@ -172,12 +131,12 @@ fn ticket_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
         })
     };
     for column in ["reopen_count", "csat_score"] {
-        if let Some(x) = int_at(v.int(column), i).filter(|x| i32::try_from(*x).is_err()) {
+        if let Some(x) = v.int(column, i).filter(|x| i32::try_from(*x).is_err()) {
             return reject(column, x.to_string(), format!("{column} out of range"));
         }
     }
     for column in ["first_response_at", "resolved_at", "closed_at"] {
-        if let Some(at) = time_at(v.time(column), i).filter(|&at| at < created) {
+        if let Some(at) = v.time(column, i).filter(|&at| at < created) {
             return reject(
                 column,
                 iso(at),
@@ -189,7 +148,7 @@ fn ticket_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
             );
         }
     }
-    if let Some(x) = int_at(v.int("reopen_count"), i).filter(|x| *x < 0) {
+    if let Some(x) = v.int("reopen_count", i).filter(|x| *x < 0) {
         return reject(
             "reopen_count",
             x.to_string(),
@@ -199,8 +158,8 @@ fn ticket_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
     csat_check(v, i, line)
 }
 
-fn csat_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
-    let score = int_at(v.int("csat_score"), i)?;
+fn csat_check(v: &Mapped, i: usize, line: u64) -> Option<Rejection> {
+    let score = v.int("csat_score", i)?;
     if i32::try_from(score).is_err() {
         return Some(Rejection {
             line,
@@ -218,21 +177,18 @@ fn csat_check(v: &View, i: usize, line: u64) -> Option<Rejection> {
 }
 
 /// Apply `check` to every row not yet rejected.
-fn check_rows(m: &mut Mapped, check: impl Fn(&View, usize, u64) -> Option<Rejection>) {
-    let found: Vec<(usize, Rejection)> = {
-        let v = View { m };
-        (0..m.num_rows())
-            .filter(|&i| !m.rejected[i])
-            .filter_map(|i| check(&v, i, m.lines[i]).map(|r| (i, r)))
-            .collect()
-    };
+fn check_rows(m: &mut Mapped, check: impl Fn(&Mapped, usize, u64) -> Option<Rejection>) {
+    let found: Vec<(usize, Rejection)> = (0..m.num_rows())
+        .filter(|&i| !m.rejected[i])
+        .filter_map(|i| check(m, i, m.lines[i]).map(|r| (i, r)))
+        .collect();
     for (i, r) in found {
         m.reject(i, r);
     }
 }
 
 /// The ticket columns of a mapped batch, all rows.
-fn ticket_columns(v: &View, n: usize) -> Vec<ArrayRef> {
+fn ticket_columns(v: &Mapped, n: usize) -> Vec<ArrayRef> {
     TICKETS
         .columns
         .iter()
@@ -249,7 +205,7 @@ fn ticket_columns(v: &View, n: usize) -> Vec<ArrayRef> {
 pub fn tickets(m: &mut Mapped) -> Result<Rows, ArrowError> {
     check_rows(m, ticket_check);
     let n = m.num_rows();
-    let columns = ticket_columns(&View { m }, n);
+    let columns = ticket_columns(m, n);
     accepted(TICKETS.schema(), columns, m)
 }
 
@@ -273,19 +229,18 @@ pub fn snapshots_schema() -> SchemaRef {
 pub fn snapshots(m: &mut Mapped) -> Result<Rows, ArrowError> {
     check_rows(m, |v, i, line| {
         ticket_check(v, i, line).or_else(|| {
-            time_at(v.time("updated_at"), i)
+            v.time("updated_at", i)
                 .is_none()
                 .then(|| missing(line, "updated_at"))
         })
     });
     let n = m.num_rows();
-    let v = View { m };
-    let mut columns = ticket_columns(&v, n);
-    columns.push(match v.int("sequence") {
+    let mut columns = ticket_columns(m, n);
+    columns.push(match m.ints("sequence") {
         Some(a) => Arc::new(a.clone()),
         None => Arc::new(Int64Array::new_null(n)),
     });
-    columns.push(text_array(&v, "actor", n));
+    columns.push(text_array(m, "actor", n));
     accepted(snapshots_schema(), columns, m)
 }
 
@@ -315,52 +270,48 @@ pub fn attributes_schema() -> SchemaRef {
 pub fn events(m: &mut Mapped) -> Result<(Rows, Rows), ArrowError> {
     // Without an `event_type`, a row with a `to_status` is a `status_changed` event.
     check_rows(m, |v, i, line| {
-        let typed = text_at(v.text("event_type"), i).is_some_and(|t| !t.is_empty());
-        if !typed && text_at(v.text("to_status"), i).is_none() {
+        let typed = v.text("event_type", i).is_some_and(|t| !t.is_empty());
+        if !typed && v.text("to_status", i).is_none() {
             return Some(missing(line, "event_type"));
         }
         for column in ["ticket_id", "source_system"] {
-            if text_at(v.text(column), i).is_none_or(str::is_empty) {
+            if v.text(column, i).is_none_or(str::is_empty) {
                 return Some(missing(line, column));
             }
         }
-        if time_at(v.time("ts"), i).is_none() {
+        if v.time("ts", i).is_none() {
             return Some(missing(line, "ts"));
         }
         csat_check(v, i, line)
     });
     let n = m.num_rows();
-    let v = View { m };
-    let event_type = v.text("event_type");
     let types: StringArray = (0..n)
         .map(|i| {
             Some(
-                text_at(event_type, i)
+                m.text("event_type", i)
                     .filter(|t| !t.is_empty())
                     .unwrap_or(EventType::StatusChanged.as_str()),
             )
         })
         .collect();
-    let ts = v.time("ts");
-    let text = |name: &str| v.text(name);
     let mut ids = StringBuilder::with_capacity(n, n * 32);
     let mut months = StringBuilder::with_capacity(n, n * 7);
     for i in 0..n {
-        let t = time_at(ts, i).unwrap_or_default();
+        let t = m.time("ts", i).unwrap_or_default();
         months.append_value(month(t));
-        match text_at(text("event_id"), i).filter(|s| !s.is_empty()) {
+        match m.text("event_id", i).filter(|s| !s.is_empty()) {
             Some(id) => ids.append_value(id),
             None if m.rejected[i] => ids.append_value(""),
             None => ids.append_value(content_id(&[
-                text_at(text("source_system"), i),
-                text_at(text("ticket_id"), i),
+                m.text("source_system", i),
+                m.text("ticket_id", i),
                 Some(&t.to_string()),
                 Some(types.value(i)),
-                text_at(text("actor"), i),
-                text_at(text("actor_role"), i),
-                text_at(text("from_status"), i),
-                text_at(text("to_status"), i),
-                text_at(text("value"), i),
+                m.text("actor", i),
+                m.text("actor_role", i),
+                m.text("from_status", i),
+                m.text("to_status", i),
+                m.text("value", i),
             ])),
         }
     }
@@ -371,8 +322,8 @@ pub fn events(m: &mut Mapped) -> Result<(Rows, Rows), ArrowError> {
             "event_id" => Arc::new(ids.finish()) as ArrayRef,
             "event_type" => Arc::new(types.clone()),
             "month" => Arc::new(months.finish()),
-            name if c.kind == Kind::Timestamp => time_array(&v, name, n),
-            name => text_array(&v, name, n),
+            name if c.kind == Kind::Timestamp => time_array(m, name, n),
+            name => text_array(m, name, n),
         })
         .collect();
     let events = accepted(TICKET_EVENTS.schema(), columns, m)?;
@@ -381,7 +332,7 @@ pub fn events(m: &mut Mapped) -> Result<(Rows, Rows), ArrowError> {
     let carried: Vec<bool> = (0..n)
         .map(|i| {
             !m.rejected[i]
-                && TICKET_ATTRIBUTES.iter().any(|a| match v.m.column(a) {
+                && TICKET_ATTRIBUTES.iter().any(|a| match m.column(a) {
                     Some(Column::Text(c)) => c.is_valid(i),
                     Some(Column::Int(c)) => c.is_valid(i),
                     _ => false,
@@ -392,9 +343,9 @@ pub fn events(m: &mut Mapped) -> Result<(Rows, Rows), ArrowError> {
         .fields()
         .iter()
         .map(|f| match f.name().as_str() {
-            "ts" => time_array(&v, "ts", n),
-            "csat_score" => int32_array(&v, "csat_score", n, None),
-            name => text_array(&v, name, n),
+            "ts" => time_array(m, "ts", n),
+            "csat_score" => int32_array(m, "csat_score", n, None),
+            name => text_array(m, name, n),
         })
         .collect();
     let attributes = kept(attributes_schema(), attributes, &m.lines, &carried)?;

@@ -113,13 +113,7 @@ pub fn ingest_reader(
     strict: bool,
     sink: &mut dyn FnMut(Output) -> Result<(), String>,
 ) -> Result<FileStats, StreamError> {
-    // Rows are named by the file's canonical path, so that a file given once as a relative and
-    // once as an absolute path is one file in quarantine.
-    let path = reader.path();
-    let file = std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string();
+    let file = reader.name().to_string();
     let mut stats = FileStats::default();
     let emit = |out: Output, sink: &mut dyn FnMut(Output) -> Result<(), String>| {
         sink(out).map_err(StreamError::Sink)

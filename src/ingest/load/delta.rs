@@ -11,8 +11,9 @@ use deltalake::DeltaTable;
 use crate::tables::delta::{self as store};
 use crate::tables::{Table, QUARANTINE};
 
+use super::reconcile::register_parquet;
 use super::reconcile::source_predicate;
-use super::stage::{has_files, register_staged, Stage};
+use super::stage::{has_files, Stage};
 use super::{query, Commit, IngestError, Progress};
 
 /// The error of a failed commit to `table`.
@@ -66,7 +67,7 @@ pub(super) async fn record_rejections(
     let staged_rejects = stage.dir.join(QUARANTINE.name);
     let mut sources = Vec::new();
     if has_files(&staged_rejects) {
-        register_staged(ctx, "rejected", &staged_rejects).await?;
+        register_parquet(ctx, "rejected", &staged_rejects).await?;
         sources.push(
             ctx.table("rejected")
                 .await
@@ -97,7 +98,7 @@ pub(super) async fn record_rejections(
         return match all {
             Some(all) => {
                 let all = all.distinct().map_err(query("collecting rejected rows"))?;
-                replace(ctx, quarantine, all, &predicate, QUARANTINE.name).await
+                write(ctx, quarantine, all, Some(&predicate), QUARANTINE.name).await
             }
             None => delete(ctx, quarantine, &predicate, QUARANTINE.name).await,
         };
@@ -120,23 +121,26 @@ pub(super) async fn record_rejections(
     Ok(quarantine)
 }
 
-/// Replace the rows of `table` that match `predicate` with the rows of `source` (which all
-/// match it) in one commit.
-pub(super) async fn replace(
+/// Write the rows of `source` to `table` in one commit: in place of the rows that match
+/// `replace_where` (which all of `source` matches), or appended to the table without one.
+pub(super) async fn write(
     ctx: &SessionContext,
     table: DeltaTable,
     source: datafusion::dataframe::DataFrame,
-    predicate: &str,
+    replace_where: Option<&str>,
     name: &'static str,
 ) -> Result<DeltaTable, IngestError> {
-    table
+    let builder = table
         .write(Vec::new())
         .with_input_plan(source.logical_plan().clone())
-        .with_save_mode(deltalake::protocol::SaveMode::Overwrite)
-        .with_replace_where(predicate)
-        .with_session_state(Arc::new(ctx.state()))
-        .await
-        .map_err(commit(name))
+        .with_session_state(Arc::new(ctx.state()));
+    let builder = match replace_where {
+        Some(predicate) => builder
+            .with_save_mode(deltalake::protocol::SaveMode::Overwrite)
+            .with_replace_where(predicate),
+        None => builder.with_save_mode(deltalake::protocol::SaveMode::Append),
+    };
+    builder.await.map_err(commit(name))
 }
 
 /// Delete the rows of `table` that match `predicate`, in one commit (none when none do).
@@ -153,22 +157,6 @@ pub(super) async fn delete(
         .await
         .map_err(commit(name))?;
     Ok(table)
-}
-
-/// Append the rows of `source`, all with keys `table` lacks, to `table` in one commit.
-pub(super) async fn append(
-    ctx: &SessionContext,
-    table: DeltaTable,
-    source: datafusion::dataframe::DataFrame,
-    name: &'static str,
-) -> Result<DeltaTable, IngestError> {
-    table
-        .write(Vec::new())
-        .with_input_plan(source.logical_plan().clone())
-        .with_save_mode(deltalake::protocol::SaveMode::Append)
-        .with_session_state(Arc::new(ctx.state()))
-        .await
-        .map_err(commit(name))
 }
 
 /// MERGE `source` into `table`, matching rows on the `key` columns: insert the rows of `source`

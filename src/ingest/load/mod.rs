@@ -41,8 +41,10 @@ use derive::{
     derived_tickets_sql, snapshot_events_sql, snapshot_tickets_sql, DERIVED_INPUTS,
     SNAPSHOT_INPUTS, SNAPSHOT_TICKET_INPUTS,
 };
-use reconcile::{column_list, ingest_context, source_predicate, Input, Mode, Run};
-use stage::{register_staged, stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
+use reconcile::{
+    column_list, ingest_context, register_parquet, source_predicate, Input, Mode, Run,
+};
+use stage::{stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
 
 /// The staging folder inside the data folder (hidden from sessions by its leading `_`).
 const STAGING: &str = "_staging";
@@ -275,7 +277,7 @@ async fn run(
         Shape::Snapshots => tickets.name,
     };
     if staged_records > 0 {
-        register_staged(&ctx, STAGED, &stage.dir.join(STAGED)).await?;
+        register_parquet(&ctx, STAGED, &stage.dir.join(STAGED)).await?;
         let staged_columns = |target: &Table| {
             format!(
                 "SELECT {}, _file, _line, CAST(NULL AS BIGINT) AS _s FROM {STAGED}",
@@ -310,7 +312,7 @@ async fn run(
                 );
                 if mapping.derive_tickets {
                     if staged_attributes > 0 {
-                        register_staged(
+                        register_parquet(
                             &ctx,
                             STAGED_ATTRIBUTES,
                             &stage.dir.join(STAGED_ATTRIBUTES),

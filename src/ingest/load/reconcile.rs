@@ -13,7 +13,7 @@ use crate::config::SourceMapping;
 use crate::tables::delta as store;
 use crate::tables::{Column, Table, TICKETS};
 
-use super::delta::{append, merge, register_latest, replace};
+use super::delta::{merge, register_latest, write};
 use super::stage::{has_files, Stage};
 use super::{io, query, Commit, IngestError, Options, Progress, TableCounts};
 
@@ -75,6 +75,7 @@ pub(super) fn ingest_context(
     Ok(ctx)
 }
 
+/// Register the Parquet files of `dir` (staged rows, or a step's output) as `name`.
 pub(super) async fn register_parquet(
     ctx: &SessionContext,
     name: &str,
@@ -200,9 +201,14 @@ where
     }
 }
 
+/// `'text'`: a SQL string literal of any text.
+fn text_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// `column = 'value'`, quoted for SQL.
 pub(super) fn source_predicate(column: &str, value: &str) -> String {
-    format!("{column} = '{}'", value.replace('\'', "''"))
+    format!("{column} = {}", text_literal(value))
 }
 
 impl Run<'_> {
@@ -369,13 +375,13 @@ impl Run<'_> {
             Commit::Replace => {
                 progress.step(&format!("replacing the source's rows in {name}"));
                 let predicate = source_predicate("source_system", &mapping.source_system);
-                table = replace(ctx, table, rows().await?, &predicate, name).await?;
+                table = write(ctx, table, rows().await?, Some(&predicate), name).await?;
             }
             Commit::Merge if counts.inserted + counts.updated > 0 => {
                 progress.step(&format!("committing to {name}"));
                 table = if counts.updated == 0 {
                     // Only new keys: an append commits them without joining the stored table.
-                    append(ctx, table, rows().await?, name).await?
+                    write(ctx, table, rows().await?, None, name).await?
                 } else {
                     let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
                     merge(ctx, table, rows().await?, &columns, target.key, true, name).await?
@@ -513,7 +519,7 @@ pub(super) fn reconcile_sql(target: &Table, input: &str, stored: &str, mode: Mod
 /// Quarantine rows for the conflicts of a plan: the losing input rows, and the stored rows
 /// that an input row replaced.
 pub(super) fn conflicts_sql(source: &str, key: &[&str], plan: &str) -> String {
-    let source = source.replace('\'', "''");
+    let source = text_literal(source);
     let key_value = if key.len() == 1 {
         key[0].to_string()
     } else {
@@ -521,13 +527,13 @@ pub(super) fn conflicts_sql(source: &str, key: &[&str], plan: &str) -> String {
     };
     let key_name = key.join("/");
     format!(
-        "SELECT '{source}' AS source, _file AS file, _line AS line, '{key_name}' AS \"column\",
+        "SELECT {source} AS source, _file AS file, _line AS line, '{key_name}' AS \"column\",
             {key_value} AS value,
             'duplicate key with conflicting content: another version with the same key and \
              time differs (content hash ' || _th || ' kept)' AS reason
          FROM {plan} WHERE _action = 'conflict'
          UNION ALL
-         SELECT '{source}' AS source, '(stored)' AS file, arrow_cast(0, 'UInt64') AS line,
+         SELECT {source} AS source, '(stored)' AS file, arrow_cast(0, 'UInt64') AS line,
             '{key_name}' AS \"column\", {key_value} AS value,
             'duplicate key with conflicting content: the stored version (content hash ' || _th || \
             ') was replaced by ' || _file || ':' || CAST(_line AS VARCHAR) AS reason

@@ -14,7 +14,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DataFusionError;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::{io, query, FileReport, IngestError, Options, Progress};
 use crate::config::{Shape, SourceMapping};
@@ -53,21 +52,6 @@ pub(super) fn attach_lines(
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// Register the staged Arrow files of `dir` as `name`.
-pub(super) async fn register_staged(
-    ctx: &SessionContext,
-    name: &str,
-    dir: &Path,
-) -> Result<(), IngestError> {
-    ctx.register_parquet(
-        name,
-        dir.to_string_lossy().as_ref(),
-        ParquetReadOptions::default(),
-    )
-    .await
-    .map_err(query("reading staged rows"))
-}
-
 /// The staging folder of one run.
 pub(super) struct Stage {
     pub(super) dir: PathBuf,
@@ -87,7 +71,7 @@ const STAGE_ROW_GROUP: usize = 65_536;
 
 /// Staged rows of one kind from one task: a Parquet file, written batch by batch, created with
 /// the first row.
-pub(super) struct Writer {
+struct Writer {
     path: PathBuf,
     schema: SchemaRef,
     writer: Option<ArrowWriter<File>>,
@@ -95,7 +79,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(path: PathBuf, schema: SchemaRef) -> Writer {
+    fn new(path: PathBuf, schema: SchemaRef) -> Writer {
         Writer {
             path,
             schema,
@@ -104,7 +88,7 @@ impl Writer {
         }
     }
 
-    pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<(), DataFusionError> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), DataFusionError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -130,23 +114,35 @@ impl Writer {
         Ok(())
     }
 
-    /// Close the file; the number of rows staged.
-    pub(super) fn finish(mut self) -> Result<u64, IngestError> {
+    /// Close the file: what was staged.
+    fn finish(mut self) -> Result<Written, IngestError> {
         if let Some(writer) = self.writer.take() {
             writer
                 .close()
                 .map_err(|e| query("staging rows")(DataFusionError::from(e)))?;
         }
-        Ok(self.rows)
+        Ok(Written {
+            path: (self.rows > 0).then_some(self.path),
+            rows: self.rows,
+        })
     }
+}
 
-    /// Close and remove the file: its rows are not to be used.
-    fn discard(mut self) -> Result<(), IngestError> {
-        if self.writer.take().is_some() {
-            std::fs::remove_file(&self.path)
-                .map_err(io(format!("cannot remove {}", self.path.display())))?;
+/// A closed staged file: its path (none when it had no rows) and its rows.
+struct Written {
+    path: Option<PathBuf>,
+    rows: u64,
+}
+
+impl Written {
+    /// Remove the file: its rows are not to be used.
+    fn discard(self) -> Result<(), IngestError> {
+        match self.path {
+            Some(path) => {
+                std::fs::remove_file(&path).map_err(io(format!("cannot remove {}", path.display())))
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -169,12 +165,13 @@ struct Task {
     split: bool,
 }
 
-/// What a task did.
+/// What a task did. Its files are closed (a task holds no rows once it ends) and kept until
+/// its range is known to have started at a record boundary.
 struct Done {
     stats: FileStats,
-    records: Writer,
-    attributes: Writer,
-    rejected: Writer,
+    records: Written,
+    attributes: Written,
+    rejected: Written,
     stopped_at: Option<u64>,
     first_start: Option<u64>,
     strict: Option<StreamError>,
@@ -356,9 +353,8 @@ pub(super) fn stage_files(
         staged.totals.records += done.stats.records;
         staged.totals.quarantined += done.stats.quarantined;
         staged.totals.skipped += done.stats.skipped;
-        staged.records += done.records.finish()?;
-        staged.attributes += done.attributes.finish()?;
-        done.rejected.finish()?;
+        staged.records += done.records.rows;
+        staged.attributes += done.attributes.rows;
     }
     staged.reports = reports;
     Ok(staged)
@@ -416,10 +412,7 @@ impl Work<'_> {
             stage.dir.join(QUARANTINE.name).join(&name),
             QUARANTINE.schema(),
         );
-        let file = std::fs::canonicalize(path)
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
+        let file = reader.name().to_string();
         let (mut rows, mut bytes) = (0, 0);
         let result = stream::ingest_reader(
             &mut reader,
@@ -457,9 +450,9 @@ impl Work<'_> {
         };
         Ok(Done {
             stats,
-            records,
-            attributes,
-            rejected,
+            records: records.finish()?,
+            attributes: attributes.finish()?,
+            rejected: rejected.finish()?,
             stopped_at: reader.stopped_at(),
             first_start: reader.first_start(),
             strict,

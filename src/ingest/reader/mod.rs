@@ -203,6 +203,9 @@ pub struct Header {
 /// Batches of rows from one file, or from one range of it.
 pub struct BatchReader {
     path: PathBuf,
+    /// How rows name the file: its canonical path, so that a file given once as a relative and
+    /// once as an absolute path is one file (in quarantine, and in the staged rows).
+    name: String,
     inner: Inner,
     layout: Layout,
     /// Bytes of the file read so far (approximate for Parquet).
@@ -219,6 +222,14 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReadError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// `path` made absolute and free of links and `..`, as text (as given when that fails).
+fn canonical_name(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The first bytes of `path`, to recognise a byte-order mark.
@@ -343,6 +354,7 @@ impl BatchReader {
         };
         let reader = BatchReader {
             path: path.to_path_buf(),
+            name: canonical_name(path),
             inner,
             layout,
             bytes,
@@ -393,6 +405,7 @@ impl BatchReader {
         };
         Ok(BatchReader {
             path: path.to_path_buf(),
+            name: canonical_name(path),
             inner,
             layout: header.layout.clone(),
             bytes,
@@ -411,10 +424,9 @@ impl BatchReader {
         &self.path
     }
 
-    /// Stop before the first record that starts at or after `end` (a reader opened with
-    /// [`BatchReader::open`] reads the first range of a split file).
-    pub fn set_end(&mut self, end: u64) {
-        self.end = Some(end);
+    /// The file's name in the rows read from it: its canonical path.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Where the first record this reader met starts, once it read one (or the end of the input
