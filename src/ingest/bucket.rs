@@ -54,13 +54,26 @@ impl ScalarUDFImpl for BucketFunc {
         let rows = args.number_rows;
         let keys = args.args[1..]
             .iter()
-            .map(|a| cast(&a.to_array(rows)?, &DataType::Utf8).map_err(Into::into))
+            .map(|a| a.to_array(rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let mut hashes = vec![0u64; rows];
-        create_hashes(&keys, &RandomState::with_seed(0), &mut hashes)?;
-        let buckets: Int64Array = hashes.iter().map(|h| Some((h % n) as i64)).collect();
+        let buckets: Int64Array = buckets(&keys, n)?
+            .into_iter()
+            .map(|b| Some(b as i64))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(buckets)))
     }
+}
+
+/// Which of `n` chunks the key of each row of `keys` (its columns) falls in.
+pub fn buckets(keys: &[ArrayRef], n: u64) -> Result<Vec<u64>> {
+    let rows = keys.first().map_or(0, |k| k.len());
+    let keys = keys
+        .iter()
+        .map(|k| cast(k, &DataType::Utf8).map_err(Into::into))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    let mut hashes = vec![0u64; rows];
+    create_hashes(&keys, &RandomState::with_seed(0), &mut hashes)?;
+    Ok(hashes.into_iter().map(|h| h % n.max(1)).collect())
 }
 
 #[cfg(test)]

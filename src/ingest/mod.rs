@@ -15,11 +15,12 @@
 //! vocabularies are [`crate::tables`]; the rules that derive tickets from their events are
 //! [`crate::history`].
 
-mod bucket;
+pub(crate) mod bucket;
 pub mod load;
 pub mod mapper;
 pub mod reader;
 pub mod records;
+pub(crate) mod row_hash;
 pub mod stream;
 pub mod timestamp;
 

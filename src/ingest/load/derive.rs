@@ -1,18 +1,16 @@
-//! Derivation: rows computed from others in the run's SQL session: events from consecutive
-//! snapshots of a ticket, and tickets from their whole event history by the history rules.
+//! Derivation in SQL: events from consecutive snapshots of a ticket, and the snapshots'
+//! milestones from their status history. (Tickets from their events: `replay`.)
 
 use crate::tables::vocab::sql_literal;
 use crate::tables::{EventType, Status, TICKETS};
 
 use super::reconcile::hash_sql;
-use super::stage::{STAGED, STAGED_ATTRIBUTES};
+use super::stage::STAGED;
 
-/// The relations [`snapshot_events_sql`] and [`derived_tickets_sql`] read, as `_chunk` views.
+/// The relations [`snapshot_events_sql`] reads, as `_chunk` views.
 pub(super) const SNAPSHOT_INPUTS: &[&str] = &[STAGED, "tickets_before"];
 /// The relations [`snapshot_tickets_sql`] reads, as `_chunk` views.
 pub(super) const SNAPSHOT_TICKET_INPUTS: &[&str] = &[STAGED, "events_now"];
-pub(super) const DERIVED_INPUTS: &[&str] =
-    &[STAGED, STAGED_ATTRIBUTES, "events_now", "stored_tickets"];
 /// What a derived row names as its file in quarantine and plans.
 pub(super) const DERIVED_FILE: &str = "(derived from ticket_events)";
 
@@ -82,53 +80,6 @@ pub(super) fn snapshot_events_sql() -> String {
             {none} AS actor_role, from_status, to_status, value,
             to_char(ts, '%Y-%m') AS month, _file, _line, CAST(NULL AS BIGINT) AS _s
         FROM e"
-    )
-}
-
-/// The tickets of the events staged in this run, derived from all their stored events by the
-/// history rules ([`crate::history`]), with the latest attributes the event rows carried;
-/// attributes a run does not carry keep their stored values.
-pub(super) fn derived_tickets_sql() -> String {
-    let attribute = |c: &str| {
-        format!(
-            "CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at \
-                 THEN coalesce(a.{c}, t.{c}) ELSE coalesce(t.{c}, a.{c}) END AS {c}"
-        )
-    };
-    let latest = |c: &str| {
-        format!("first_value({c} ORDER BY ts DESC, _file DESC, _line DESC) FILTER (WHERE {c} IS NOT NULL) AS {c}")
-    };
-    let plain = ["channel", "inbox", "team", "priority", "requester"];
-    let attributes: Vec<String> = plain.iter().map(|c| attribute(c)).collect();
-    let latest: Vec<String> = plain
-        .iter()
-        .chain(&["assignee", "csat_score"])
-        .map(|c| latest(c))
-        .collect();
-    format!(
-        "WITH k AS (SELECT DISTINCT ticket_id, source_system FROM {STAGED}_chunk),
-        ev AS (
-            SELECT e.* FROM events_now_chunk e
-            JOIN k ON e.ticket_id = k.ticket_id AND e.source_system = k.source_system
-        ),
-        h AS ({facts}),
-        a AS (
-            SELECT ticket_id, source_system, max(ts) AS _ts, {latest}
-            FROM {STAGED_ATTRIBUTES}_chunk GROUP BY ticket_id, source_system
-        )
-        SELECT h.ticket_id, h.source_system, h.created_at, h.updated_at, {attributes},
-            nullif(CASE WHEN t.updated_at IS NULL OR a._ts >= t.updated_at
-                THEN coalesce(a.assignee, h.assigned, t.assignee)
-                ELSE coalesce(h.assigned, t.assignee, a.assignee) END, '') AS assignee,
-            h.status, h.first_response_at, h.resolved_at, h.closed_at, h.reopen_count,
-            coalesce(h.csat_score, a.csat_score, t.csat_score) AS csat_score,
-            '{DERIVED_FILE}' AS _file, arrow_cast(0, 'UInt64') AS _line, CAST(NULL AS BIGINT) AS _s
-        FROM h
-        LEFT JOIN a ON a.ticket_id = h.ticket_id AND a.source_system = h.source_system
-        LEFT JOIN stored_tickets_chunk t ON t.ticket_id = h.ticket_id AND t.source_system = h.source_system",
-        facts = crate::history::sql::ticket_facts("ev"),
-        latest = latest.join(",\n                "),
-        attributes = attributes.join(",\n            "),
     )
 }
 

@@ -4,13 +4,15 @@
 //!    folder (`data/_staging/…`) as Parquet, so memory stays bounded whatever the export's size; files,
 //!    and byte ranges of large files, are read by [`Options::threads`] threads (`stage`).
 //!    With `strict`, the first bad row stops the run and nothing is committed.
-//! 2. The staged rows are reconciled with the stored table in DataFusion SQL: one version per
-//!    key (the latest; see `reconcile::version_sql`), and for each the action that makes the result
+//! 2. The staged rows are reconciled with the stored table (`plan`): one version per key (the
+//!    latest; see `reconcile::version_sql`), and for each the action that makes the result
 //!    independent of the order in which overlapping exports arrive (insert, update, unchanged,
 //!    or a conflict: the same key and version with different content, where the version with
-//!    the greater content hash is kept and the other goes to quarantine).
-//!    A large run does this in chunks of keys ([`Options::chunk_rows`]), so that what the SQL holds
-//!    in memory is bounded by the chunk rather than by the export.
+//!    the greater content hash is kept and the other goes to quarantine). The input and the
+//!    stored table are split by key into buckets in one pass each (`buckets`), so memory is
+//!    bounded by a bucket ([`Options::chunk_rows`]) rather than by the export or the table.
+//!    Tickets derived from events are replayed in Rust by the history rules (`replay`); events
+//!    and milestones derived from snapshots in SQL (`derive`).
 //! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
 //!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
 //!    does not repeat them).
@@ -18,9 +20,12 @@
 //! A run holds an exclusive lock on the data folder; staging left behind by a killed run is
 //! removed by the next one.
 
+mod buckets;
 mod delta;
 mod derive;
+mod plan;
 mod reconcile;
+mod replay;
 mod stage;
 
 use std::collections::BTreeMap;
@@ -37,17 +42,16 @@ use crate::tables::{Table, QUARANTINE, TICKETS, TICKET_EVENTS};
 use super::records::attributes_schema;
 use super::stream::StreamError;
 use delta::{delete, record_rejections};
-use derive::{
-    derived_tickets_sql, snapshot_events_sql, snapshot_tickets_sql, DERIVED_INPUTS,
-    SNAPSHOT_INPUTS, SNAPSHOT_TICKET_INPUTS,
-};
+use derive::{snapshot_events_sql, snapshot_tickets_sql, SNAPSHOT_INPUTS, SNAPSHOT_TICKET_INPUTS};
 use reconcile::{
     column_list, ingest_context, register_parquet, source_predicate, Input, Mode, Run,
 };
-use stage::{stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
+use stage::{has_files, stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
 
 /// The staging folder inside the data folder (hidden from sessions by its leading `_`).
 const STAGING: &str = "_staging";
+/// The relation (and staging folder) of the tickets derived from an events export.
+const DERIVED: &str = "derived_tickets";
 /// The lock file that serialises ingest runs on one data folder.
 const LOCK: &str = ".ingest.lock";
 
@@ -164,8 +168,8 @@ pub struct Options {
     pub strict: bool,
     /// What the run does with its result.
     pub commit: Commit,
-    /// Rows a step handles at once: a step reads its inputs once per chunk, and what a chunk's
-    /// sorts, joins and windows hold grows with it (about 1 KB per row of events in memory).
+    /// Rows a bucket of keys holds, about: a step holds one bucket of its input and of the
+    /// stored table in memory at once (and its SQL steps read their inputs once per chunk).
     pub chunk_rows: u64,
     /// The memory (MiB) a chunk's SQL may reserve; sorts beyond it spill to the staging folder.
     /// With the default, 1M generated tickets ingest in every shape with a peak of 1.3–1.7 GB
@@ -182,7 +186,7 @@ pub struct Options {
 
 impl Options {
     /// The default rows per chunk.
-    pub const CHUNK_ROWS: u64 = 1_000_000;
+    pub const CHUNK_ROWS: u64 = 500_000;
     /// The default memory of a run's SQL, MiB.
     pub const MEMORY_MB: usize = 1024;
     /// The least memory a run accepts, MiB.
@@ -291,7 +295,9 @@ async fn run(
             mapping,
             progress,
             chunks: staged_records.div_ceil(options.chunk_rows.max(1)).max(1),
+            chunk_rows: options.chunk_rows.max(1),
             commit: options.commit,
+            threads: options.threads.max(1),
         };
         let mut applied = Vec::new();
         match mapping.shape {
@@ -324,14 +330,20 @@ async fn run(
                             .map_err(query("registering the staged attributes"))?;
                     }
                     steps.register_after("events_now", events).await?;
-                    let sql = derived_tickets_sql();
+                    steps.register_before("stored_tickets", tickets).await?;
+                    progress.step("deriving the tickets rows");
+                    let dir = stage.dir.join(DERIVED);
+                    let schema = steps.derive_tickets(&dir).await?;
+                    if has_files(&dir) {
+                        register_parquet(&ctx, DERIVED, &dir).await?;
+                    } else {
+                        ctx.register_batch(DERIVED, RecordBatch::new_empty(schema))
+                            .map_err(query("registering the derived tickets"))?;
+                    }
+                    let sql = format!("SELECT * FROM {DERIVED}");
                     applied.push(
                         steps
-                            .apply(
-                                tickets,
-                                Input::Materialized(&sql, DERIVED_INPUTS),
-                                Mode::Derived,
-                            )
+                            .apply(tickets, Input::View(&sql), Mode::Derived)
                             .await?,
                     );
                 }

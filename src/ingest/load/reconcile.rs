@@ -2,25 +2,32 @@
 //! in DataFusion SQL, chunk by chunk of keys, into a plan of actions that makes the result
 //! independent of the order in which overlapping exports arrive; then the plan's rows committed.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Int64Type, Schema};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::DataFusionError;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::config::SourceMapping;
 use crate::tables::delta as store;
 use crate::tables::{Column, Table, TICKETS};
 
+use super::buckets::Buckets;
 use super::delta::{merge, register_latest, write};
+use super::plan;
 use super::stage::{has_files, Stage};
 use super::{io, query, Commit, IngestError, Options, Progress, TableCounts};
 
 /// How the rows of an input are weighed against the stored ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
-    /// Rows of an export: the later version wins (see [`reconcile_sql`]).
+    /// Rows of an export: the later version wins (see [`super::plan`]).
     Versioned,
     /// Rows derived from the whole stored history: they replace the stored row when they differ.
     Derived,
@@ -72,6 +79,7 @@ pub(super) fn ingest_context(
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(crate::ingest::bucket::udf());
+    ctx.register_udf(crate::ingest::row_hash::udf());
     Ok(ctx)
 }
 
@@ -113,9 +121,13 @@ pub(super) struct Run<'a> {
     pub(super) stage: &'a Stage,
     pub(super) mapping: &'a SourceMapping,
     pub(super) progress: &'a dyn Progress,
-    /// Into how many chunks of keys each step splits its rows ([`Options::chunk_rows`]).
+    /// Into how many chunks of keys a step in SQL splits its rows ([`Options::chunk_rows`]).
     pub(super) chunks: u64,
+    /// Rows a bucket of keys holds at most, about ([`Options::chunk_rows`]).
+    pub(super) chunk_rows: u64,
     pub(super) commit: Commit,
+    /// Threads a step may use ([`Options::threads`]).
+    pub(super) threads: usize,
 }
 
 /// Register `{relation}_chunk` for each relation: its rows whose `key` falls in chunk `i`
@@ -287,6 +299,7 @@ impl Run<'_> {
             progress,
             chunks,
             commit,
+            ..
         } = *self;
         let name = target.name;
         let mut table = store::open_or_create(data_dir, target).await?;
@@ -310,50 +323,20 @@ impl Run<'_> {
 
         progress.step(&format!("reconciling {name} with the stored table"));
         let plan_name = format!("plan_{name}");
-        let sql = reconcile_sql(
-            target,
-            &format!("{input}_chunk"),
-            &format!("{stored}_chunk"),
-            mode,
-        );
-        let relations = [input.as_str(), stored.as_str()];
-        write_chunks(
-            ctx,
-            &sql,
-            &stage.dir.join(&plan_name),
-            &plan_name,
-            chunks,
-            |i| register_chunk(ctx, &relations, target.key, chunks, i),
-        )
-        .await?;
-
+        let plan_dir = stage.dir.join(&plan_name);
         let mut counts = TableCounts {
             derived: mode == Mode::Derived,
             ..TableCounts::default()
         };
-        let by_action = ctx
-            .sql(&format!(
-                "SELECT _action, count(*) AS n FROM {plan_name} GROUP BY _action"
-            ))
-            .await
-            .map_err(query("counting actions"))?
-            .collect()
-            .await
-            .map_err(query("counting actions"))?;
-        for batch in &by_action {
-            let actions = batch.column(0).as_string::<i32>();
-            let n = batch.column(1).as_primitive::<Int64Type>();
-            for i in 0..batch.num_rows() {
-                let n = n.value(i) as u64;
-                counts.read += n;
-                match actions.value(i) {
-                    "insert" => counts.inserted += n,
-                    "update" | "replace" => counts.updated += n,
-                    "conflict" => counts.quarantined += n,
-                    "superseded" => counts.superseded += n,
-                    _ => counts.unchanged += n,
-                }
-            }
+        let schema = self
+            .reconcile(target, &input, &stored, mode, &plan_dir, &mut counts)
+            .await?;
+        let _ = ctx.deregister_table(&plan_name);
+        if has_files(&plan_dir) {
+            register_parquet(ctx, &plan_name, &plan_dir).await?;
+        } else {
+            ctx.register_batch(&plan_name, RecordBatch::new_empty(schema))
+                .map_err(query("registering the plan"))?;
         }
         let conflicts = ctx
             .sql(&conflicts_sql(&mapping.name, target.key, &plan_name))
@@ -398,6 +381,115 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// Into how many buckets of keys to split the rows of `relations` so that no bucket of
+    /// any of them holds much more than [`Run::chunk_rows`] rows.
+    pub(super) async fn buckets(&self, relations: &[&str]) -> Result<u64, IngestError> {
+        let mut most = 0;
+        for relation in relations {
+            let rows = self
+                .ctx
+                .table(*relation)
+                .await
+                .map_err(query("counting rows"))?
+                .count()
+                .await
+                .map_err(query("counting rows"))?;
+            most = most.max(rows as u64);
+        }
+        Ok(most.div_ceil(self.chunk_rows.max(1)).max(1))
+    }
+
+    /// Weigh the rows of the relation `input` (the target's columns, `_file`, `_line`, `_s`)
+    /// against the stored relation `stored` by the rule of [`plan`], bucket of keys by bucket
+    /// ([`Buckets`]: one pass over each), and write the plan's rows into `plan_dir`. Returns
+    /// the plan's schema.
+    async fn reconcile(
+        &self,
+        target: &'static Table,
+        input: &str,
+        stored: &str,
+        mode: Mode,
+        plan_dir: &Path,
+        counts: &mut TableCounts,
+    ) -> Result<SchemaRef, IngestError> {
+        let name = target.name;
+        let dir = self.stage.dir.join(format!("buckets_{name}"));
+        let buckets = self.buckets(&[input, stored]).await?;
+        let mut rows = Buckets::split(
+            self.ctx,
+            &format!(
+                "SELECT {}, _file, _line, _s, {} AS _v FROM {input}",
+                column_list(target.columns, ""),
+                version_sql(name, ""),
+            ),
+            target.key,
+            buckets,
+            &dir.join("input"),
+        )
+        .await?;
+        let mut kept = Buckets::split(
+            self.ctx,
+            &format!(
+                "SELECT {}, {} AS _v FROM {stored} t",
+                column_list(target.columns, "t."),
+                version_sql(name, "t."),
+            ),
+            target.key,
+            buckets,
+            &dir.join("stored"),
+        )
+        .await?;
+        let failed = |e: ArrowError| query("reconciling")(DataFusionError::from(e));
+        let schema = plan::plan_schema(&rows.schema, target).map_err(failed)?;
+        std::fs::create_dir_all(plan_dir)
+            .map_err(io(format!("cannot create {}", plan_dir.display())))?;
+        let path = plan_dir.join("part-00000.parquet");
+        let mut writer: Option<ArrowWriter<File>> = None;
+        for b in 0..rows.len() {
+            let stored = kept.take(b)?;
+            let Some(input) = rows.take(b)? else {
+                continue;
+            };
+            let stored = stored.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&kept.schema)));
+            plan::plan(
+                target,
+                &input,
+                &stored,
+                mode,
+                WRITE_ROW_GROUP,
+                self.threads,
+                counts,
+                |batch| {
+                    let writer = match &mut writer {
+                        Some(writer) => writer,
+                        None => {
+                            let file = File::create(&path)?;
+                            let props = WriterProperties::builder()
+                                .set_max_row_group_row_count(Some(WRITE_ROW_GROUP))
+                                .set_dictionary_enabled(false)
+                                .build();
+                            writer.insert(ArrowWriter::try_new(
+                                file,
+                                Arc::clone(&schema),
+                                Some(props),
+                            )?)
+                        }
+                    };
+                    writer.write(&batch)?;
+                    Ok(())
+                },
+            )
+            .map_err(failed)?;
+        }
+        if let Some(writer) = writer {
+            writer.close().map_err(|e| failed(e.into()))?;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(schema)
+    }
+}
+
 /// `a.col1, a.col2, …` (or without a prefix).
 pub(super) fn column_list(columns: &[Column], alias: &str) -> String {
     columns
@@ -421,99 +513,10 @@ pub(super) fn version_sql(table: &str, alias: &str) -> String {
     }
 }
 
-/// A hash of values (SQL expressions): fields are length-prefixed so that no two different
-/// lists of values share an input.
+/// The content hash of values (SQL expressions): see [`crate::ingest::row_hash`].
 pub(super) fn hash_sql<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> String {
-    let parts: Vec<String> = values
-        .into_iter()
-        .map(|v| {
-            let text = format!("CAST({} AS VARCHAR)", v.as_ref());
-            format!("coalesce(concat(character_length({text}), ':', {text}), '-')")
-        })
-        .collect();
-    format!("md5(concat({}))", parts.join(", '|', "))
-}
-
-/// A hash of a row's content (all its columns), the deterministic tie-break between two
-/// versions of one key that disagree.
-pub(super) fn row_hash_sql(columns: &[Column], alias: &str) -> String {
-    hash_sql(columns.iter().map(|c| format!("{alias}{}", c.name)))
-}
-
-/// The reconciliation of the input rows with the stored table: every input row with its
-/// `_action`:
-/// - `insert`: a new key; `update`: a later version of a stored row;
-/// - `replace`: the same version as the stored row with other content and a greater hash (the
-///   stored row is replaced and recorded as a conflict);
-/// - `conflict`: the same version as the stored row, or as another input row, with other
-///   content and a smaller hash: quarantined;
-/// - `unchanged`: identical to the stored row or to another input row, or older than the
-///   stored version;
-/// - `superseded`: an older version than another input row of the same key.
-///
-/// Versions are compared by [`version_sql`], then by the input's `_s` (a snapshot's sequence
-/// number). In [`Mode::Derived`], an input row replaces the stored one whenever they differ.
-pub(super) fn reconcile_sql(target: &Table, input: &str, stored: &str, mode: Mode) -> String {
-    let key = target.key;
-    let columns = target.columns;
-    let table = target.name;
-    let partition = key.join(", ");
-    let join = key
-        .iter()
-        .map(|k| format!("t.{k} = w.{k}"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let staged_version = version_sql(table, "s.");
-    let staged_hash = row_hash_sql(columns, "s.");
-    let target_version = version_sql(table, "t.");
-    let target_hash = row_hash_sql(columns, "t.");
-    let cols = column_list(columns, "");
-    let wcols = column_list(columns, "w.");
-    let first_key = key[0];
-    let order = format!(
-        "PARTITION BY {partition} ORDER BY _v DESC NULLS LAST, _s DESC NULLS LAST, _h DESC, _file, _line"
-    );
-    let stored_action = match mode {
-        Mode::Versioned => {
-            "WHEN (_v IS NOT DISTINCT FROM _tv) AND _h = _th THEN 'unchanged'
-                WHEN (_v IS NOT DISTINCT FROM _tv) AND _h > _th THEN 'replace'
-                WHEN (_v IS NOT DISTINCT FROM _tv) THEN 'conflict'
-                WHEN _tv IS NULL OR _v > _tv THEN 'update'
-                ELSE 'unchanged'"
-        }
-        Mode::Derived => "WHEN _h = _th THEN 'unchanged' ELSE 'update'",
-    };
-    format!(
-        "WITH s AS (
-            SELECT {cols}, _file, _line, _s, {staged_version} AS _v, {staged_hash} AS _h FROM {input} s
-        ),
-        ranked AS (
-            SELECT *,
-                row_number() OVER ({order}) AS _rn,
-                first_value(_v) OVER ({order}) AS _wv,
-                first_value(_s) OVER ({order}) AS _ws,
-                first_value(_h) OVER ({order}) AS _wh
-            FROM s
-        ),
-        w AS (SELECT * FROM ranked WHERE _rn = 1),
-        joined AS (
-            SELECT {wcols}, w._file, w._line, w._v, w._h,
-                t.{first_key} IS NOT NULL AS _stored,
-                {target_version} AS _tv, {target_hash} AS _th
-            FROM w LEFT JOIN {stored} t ON {join}
-        )
-        SELECT {cols}, _file, _line, _h, _th,
-            CASE
-                WHEN NOT _stored THEN 'insert'
-                {stored_action}
-            END AS _action
-        FROM joined
-        UNION ALL
-        SELECT {cols}, _file, _line, _h, _wh AS _th,
-            CASE WHEN (_v IS NOT DISTINCT FROM _wv) AND (_s IS NOT DISTINCT FROM _ws) AND _h <> _wh
-                THEN 'conflict' WHEN _h = _wh THEN 'unchanged' ELSE 'superseded' END AS _action
-        FROM ranked WHERE _rn > 1"
-    )
+    let values: Vec<String> = values.into_iter().map(|v| v.as_ref().to_string()).collect();
+    format!("{}({})", crate::ingest::row_hash::NAME, values.join(", "))
 }
 
 /// Quarantine rows for the conflicts of a plan: the losing input rows, and the stored rows

@@ -1,0 +1,440 @@
+//! Tickets derived from their events in Rust: the tickets an events export touched, each from
+//! its whole stored history by the history rules ([`crate::history::Replay`], the rules that
+//! [`crate::history::sql::ticket_facts`] states in SQL), with the latest attributes the event
+//! rows carried. Bucket by bucket of tickets ([`Buckets`]), so memory is bounded by a bucket.
+//!
+//! The attributes follow one rule: the run's latest non-empty value wins when the run's rows
+//! are at least as recent as the stored ticket, otherwise the stored value stays (and fills a
+//! blank); the assignment of the event history comes between the two for `assignee`, and the
+//! rating of the history wins for `csat_score`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::DataFusionError;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::history::{Event, Facts, Replay};
+use crate::tables::{ActorRole, Status, Vocabulary, TICKETS};
+
+use super::buckets::Buckets;
+use super::derive::DERIVED_FILE;
+use super::reconcile::{Run, WRITE_ROW_GROUP};
+use super::stage::{with_lines, STAGED, STAGED_ATTRIBUTES};
+use super::{io, query, IngestError};
+
+/// The attributes an event row may carry, in the order of the derived columns that take them
+/// plainly (the run's latest value, or the stored one).
+const PLAIN: [&str; 5] = ["channel", "inbox", "team", "priority", "requester"];
+
+/// The columns of the stored tickets the rules read.
+const STORED: [&str; 10] = [
+    "ticket_id",
+    "source_system",
+    "updated_at",
+    "channel",
+    "inbox",
+    "team",
+    "priority",
+    "requester",
+    "assignee",
+    "csat_score",
+];
+
+fn arrow(e: ArrowError) -> IngestError {
+    query("deriving tickets")(DataFusionError::from(e))
+}
+
+/// A column of a bucket as text (or `Int64`), by name.
+fn text(batch: &RecordBatch, name: &str) -> Result<StringArray, IngestError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| arrow(ArrowError::SchemaError(format!("no column {name}"))))?;
+    Ok(cast(column, &DataType::Utf8)
+        .map_err(arrow)?
+        .as_string::<i32>()
+        .clone())
+}
+
+fn int(batch: &RecordBatch, name: &str) -> Result<Int64Array, IngestError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| arrow(ArrowError::SchemaError(format!("no column {name}"))))?;
+    Ok(cast(column, &DataType::Int64)
+        .map_err(arrow)?
+        .as_primitive::<Int64Type>()
+        .clone())
+}
+
+fn get(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+fn get_int(a: &Int64Array, i: usize) -> Option<i64> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// A bucket's rows by ticket key (`ticket_id`, `source_system`).
+fn by_ticket(batch: &RecordBatch) -> Result<(StringArray, StringArray), IngestError> {
+    Ok((text(batch, "ticket_id")?, text(batch, "source_system")?))
+}
+
+/// The derived columns that are instants, in the order [`Facts`] gives them.
+const TIMES: [&str; 5] = [
+    "created_at",
+    "updated_at",
+    "first_response_at",
+    "resolved_at",
+    "closed_at",
+];
+
+/// Rows of a bucket carrying attributes (the run's event rows, or stored tickets): the key,
+/// the instant (`ts`, or the stored `updated_at`), the file and line when they have them, and
+/// the attributes (`PLAIN`, `assignee`, `csat_score`) as text.
+struct Rows {
+    ticket: StringArray,
+    system: StringArray,
+    ts: Int64Array,
+    file: StringArray,
+    line: Int64Array,
+    columns: Vec<StringArray>,
+}
+
+impl Rows {
+    fn of(batch: &RecordBatch) -> Result<Rows, IngestError> {
+        let (ticket, system) = by_ticket(batch)?;
+        let n = batch.num_rows();
+        let has = |name: &str| batch.column_by_name(name).is_some();
+        Ok(Rows {
+            ticket,
+            system,
+            ts: if has("ts") {
+                int(batch, "ts")?
+            } else {
+                int(batch, "updated_at")?
+            },
+            file: if has("_file") {
+                text(batch, "_file")?
+            } else {
+                StringArray::from(vec![""; n])
+            },
+            line: if has("_line") {
+                int(batch, "_line")?
+            } else {
+                Int64Array::from(vec![0; n])
+            },
+            columns: PLAIN
+                .iter()
+                .chain(&["assignee", "csat_score"])
+                .map(|name| text(batch, name))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// The latest non-empty attributes of one ticket in the run's rows.
+#[derive(Default)]
+struct Latest {
+    /// The latest instant of the ticket's rows.
+    ts: Option<i64>,
+    /// Per attribute (`PLAIN`, then `assignee`, `csat_score`): the row holding the latest
+    /// non-empty value, by (instant, file, line).
+    rows: [Option<usize>; 7],
+}
+
+/// The schema of the derived rows: the columns of `tickets`, `_file`, `_line` and `_s`.
+fn derived_schema() -> SchemaRef {
+    let mut fields: Vec<_> = with_lines(&TICKETS.schema())
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(datafusion::arrow::datatypes::Field::new(
+        "_s",
+        DataType::Int64,
+        true,
+    ));
+    Arc::new(Schema::new(fields))
+}
+
+impl Run<'_> {
+    /// Derive the tickets of the staged events (`staged`, `staged_attributes`) from the stored
+    /// events `events_now` and tickets `stored_tickets` into Parquet files in `dir`. Returns
+    /// the schema of the rows.
+    pub(super) async fn derive_tickets(&self, dir: &Path) -> Result<SchemaRef, IngestError> {
+        let buckets = self
+            .buckets(&[STAGED, STAGED_ATTRIBUTES, "events_now", "stored_tickets"])
+            .await?;
+        let split = |sql: String, name: &'static str| {
+            let dir = self.stage.dir.join("buckets_derive").join(name);
+            async move { Buckets::split(self.ctx, &sql, TICKETS.key, buckets, &dir).await }
+        };
+        let mut touched = split(
+            format!("SELECT DISTINCT ticket_id, source_system FROM {STAGED}"),
+            "touched",
+        )
+        .await?;
+        let mut events = split(
+            "SELECT ticket_id, source_system, ts, event_id, event_type, actor_role, to_status, \
+             value FROM events_now"
+                .to_string(),
+            "events",
+        )
+        .await?;
+        let mut attributes =
+            split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?;
+        let mut stored = split(
+            format!("SELECT {} FROM stored_tickets", STORED.join(", ")),
+            "stored",
+        )
+        .await?;
+
+        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let schema = derived_schema();
+        let mut writer: Option<ArrowWriter<File>> = None;
+        for b in 0..touched.len() {
+            let (events, attributes, stored) =
+                (events.take(b)?, attributes.take(b)?, stored.take(b)?);
+            let Some(touched) = touched.take(b)? else {
+                continue;
+            };
+            let Some(events) = events else {
+                continue;
+            };
+            let batch = derive_bucket(
+                &touched,
+                &events,
+                attributes.as_ref(),
+                stored.as_ref(),
+                &schema,
+            )?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let writer = match &mut writer {
+                Some(writer) => writer,
+                None => {
+                    let path = dir.join("part-00000.parquet");
+                    let file = File::create(&path)
+                        .map_err(io(format!("cannot create {}", path.display())))?;
+                    let props = WriterProperties::builder()
+                        .set_max_row_group_row_count(Some(WRITE_ROW_GROUP))
+                        .set_dictionary_enabled(false)
+                        .build();
+                    writer.insert(
+                        ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
+                            .map_err(|e| arrow(e.into()))?,
+                    )
+                }
+            };
+            writer.write(&batch).map_err(|e| arrow(e.into()))?;
+        }
+        if let Some(writer) = writer {
+            writer.close().map_err(|e| arrow(e.into()))?;
+        }
+        let _ = std::fs::remove_dir_all(self.stage.dir.join("buckets_derive"));
+        Ok(schema)
+    }
+}
+
+/// The derived tickets of one bucket.
+fn derive_bucket(
+    touched: &RecordBatch,
+    events: &RecordBatch,
+    attributes: Option<&RecordBatch>,
+    stored: Option<&RecordBatch>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, IngestError> {
+    let (ticket, system) = by_ticket(touched)?;
+    // The events of each touched ticket, in (ts, event_id) order.
+    let mut history: HashMap<(&str, &str), Vec<usize>> = (0..touched.num_rows())
+        .map(|i| ((ticket.value(i), system.value(i)), Vec::new()))
+        .collect();
+    let (e_ticket, e_system) = by_ticket(events)?;
+    let ts = int(events, "ts")?;
+    let event_id = text(events, "event_id")?;
+    let event_type = text(events, "event_type")?;
+    let actor_role = text(events, "actor_role")?;
+    let to_status = text(events, "to_status")?;
+    let value = text(events, "value")?;
+    for i in 0..events.num_rows() {
+        if let Some(rows) = history.get_mut(&(e_ticket.value(i), e_system.value(i))) {
+            rows.push(i);
+        }
+    }
+
+    // The run's latest attributes of each ticket.
+    let run_rows = attributes
+        .filter(|a| a.num_rows() > 0)
+        .map(Rows::of)
+        .transpose()?;
+    let mut latest: HashMap<(&str, &str), Latest> = HashMap::new();
+    if let Some(a) = &run_rows {
+        let order = |i: usize| (a.ts.value(i), a.file.value(i), a.line.value(i));
+        for i in 0..a.ticket.len() {
+            let l = latest
+                .entry((a.ticket.value(i), a.system.value(i)))
+                .or_default();
+            l.ts = Some(l.ts.map_or(a.ts.value(i), |t| t.max(a.ts.value(i))));
+            for (c, column) in a.columns.iter().enumerate() {
+                if column.is_valid(i) && l.rows[c].is_none_or(|j| order(i) > order(j)) {
+                    l.rows[c] = Some(i);
+                }
+            }
+        }
+    }
+
+    // The stored ticket of each key.
+    let stored_rows = stored
+        .filter(|s| s.num_rows() > 0)
+        .map(Rows::of)
+        .transpose()?;
+    let stored_at: HashMap<(&str, &str), usize> = stored_rows
+        .as_ref()
+        .map(|s| {
+            (0..s.ticket.len())
+                .map(|i| ((s.ticket.value(i), s.system.value(i)), i))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let n = touched.num_rows();
+    let mut out_ticket = StringBuilder::new();
+    let mut out_system = StringBuilder::new();
+    let mut times: Vec<TimestampMicrosecondBuilder> = (0..TIMES.len())
+        .map(|_| TimestampMicrosecondBuilder::new())
+        .collect();
+    let mut plain: Vec<StringBuilder> = (0..PLAIN.len()).map(|_| StringBuilder::new()).collect();
+    let mut assignee = StringBuilder::new();
+    let mut status = StringBuilder::new();
+    let mut reopen_count = Int64Builder::new();
+    let mut csat = Int64Builder::new();
+    let mut rows = 0usize;
+    for i in 0..n {
+        let key = (ticket.value(i), system.value(i));
+        let Some(mut order) = history.remove(&key) else {
+            continue;
+        };
+        if order.is_empty() {
+            continue;
+        }
+        order.sort_unstable_by(|&x, &y| {
+            ts.value(x)
+                .cmp(&ts.value(y))
+                .then_with(|| event_id.value(x).cmp(event_id.value(y)))
+        });
+        let mut replay = Replay::new();
+        for &e in &order {
+            replay.apply(&Event {
+                ts: ts.value(e),
+                event_type: event_type.value(e),
+                actor_role: get(&actor_role, e).and_then(ActorRole::parse),
+                to_status: get(&to_status, e).and_then(Status::parse),
+                value: get(&value, e),
+            });
+        }
+        let Facts {
+            created_at,
+            updated_at,
+            status: current,
+            first_response_at,
+            resolved_at,
+            closed_at,
+            reopen_count: reopens,
+            csat_score,
+            assigned,
+        } = replay.facts();
+
+        let run = latest.get(&key);
+        let t = stored_at.get(&key).copied();
+        let stored_updated = stored_rows
+            .as_ref()
+            .zip(t)
+            .and_then(|(s, t)| get_int(&s.ts, t));
+        // The run's rows are as recent as the stored ticket (or nothing is stored).
+        let run_wins = stored_updated.is_none()
+            || matches!((run.and_then(|l| l.ts), stored_updated), (Some(a), Some(b)) if a >= b);
+        let run_value = |c: usize| -> Option<&str> {
+            let a = run_rows.as_ref()?;
+            get(&a.columns[c], run?.rows[c]?)
+        };
+        let stored_value =
+            |c: usize| -> Option<&str> { get(&stored_rows.as_ref()?.columns[c], t?) };
+        out_ticket.append_value(key.0);
+        out_system.append_value(key.1);
+        times[0].append_option(created_at);
+        times[1].append_option(updated_at);
+        for (c, builder) in plain.iter_mut().enumerate() {
+            let v = if run_wins {
+                run_value(c).or(stored_value(c))
+            } else {
+                stored_value(c).or(run_value(c))
+            };
+            builder.append_option(v);
+        }
+        let a_assignee = run_value(PLAIN.len());
+        let s_assignee = stored_value(PLAIN.len());
+        let h_assignee = assigned.as_deref();
+        let who = if run_wins {
+            a_assignee.or(h_assignee).or(s_assignee)
+        } else {
+            h_assignee.or(s_assignee).or(a_assignee)
+        };
+        assignee.append_option(who.filter(|w| !w.is_empty()));
+        status.append_option(current.map(Status::as_str));
+        times[2].append_option(first_response_at);
+        times[3].append_option(resolved_at);
+        times[4].append_option(closed_at);
+        reopen_count.append_value(i64::from(reopens));
+        let rating = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok());
+        let run_csat = rating(run_value(PLAIN.len() + 1));
+        let stored_csat = rating(stored_value(PLAIN.len() + 1));
+        csat.append_option(csat_score.map(i64::from).or(run_csat).or(stored_csat));
+        rows += 1;
+    }
+
+    // The columns in the order of `tickets`, cast to its types.
+    let mut by_name: HashMap<&str, ArrayRef> = HashMap::new();
+    by_name.insert("ticket_id", Arc::new(out_ticket.finish()));
+    by_name.insert("source_system", Arc::new(out_system.finish()));
+    for (name, builder) in TIMES.iter().zip(times.iter_mut()) {
+        by_name.insert(name, Arc::new(builder.finish()));
+    }
+    for (name, builder) in PLAIN.iter().zip(plain.iter_mut()) {
+        by_name.insert(name, Arc::new(builder.finish()));
+    }
+    by_name.insert("assignee", Arc::new(assignee.finish()));
+    by_name.insert("status", Arc::new(status.finish()));
+    by_name.insert("reopen_count", Arc::new(reopen_count.finish()));
+    by_name.insert("csat_score", Arc::new(csat.finish()));
+    by_name.insert(
+        "_file",
+        Arc::new(StringArray::from(vec![DERIVED_FILE; rows])),
+    );
+    by_name.insert("_line", Arc::new(UInt64Array::from(vec![0u64; rows])));
+    by_name.insert("_s", Arc::new(Int64Array::new_null(rows)));
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let column = by_name.remove(f.name().as_str()).ok_or_else(|| {
+                arrow(ArrowError::SchemaError(format!(
+                    "no derived column {}",
+                    f.name()
+                )))
+            })?;
+            cast(&column, f.data_type()).map_err(arrow)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(arrow)
+}
