@@ -38,8 +38,8 @@ pub struct IngestArgs {
     /// Print how long each step took on standard error.
     #[arg(long)]
     timings: bool,
-    /// Rows each reconciliation step handles at once: smaller chunks hold less in memory and
-    /// read the input more often.
+    /// Rows a bucket of keys holds, about: a reconciliation step holds one bucket of the
+    /// export and of the stored table in memory at once (smaller buckets, less memory).
     #[arg(
         long,
         env = "KPI_INGEST_CHUNK_ROWS",
@@ -48,7 +48,8 @@ pub struct IngestArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     chunk_rows: u64,
-    /// Memory (MiB) the reconciliation's SQL may use before it spills to disk (at least 64).
+    /// Memory (MiB) the SQL steps (events and milestones from snapshots) may use before they
+    /// spill to disk (at least 64).
     #[arg(
         long,
         env = "KPI_INGEST_MEMORY_MB",

@@ -66,6 +66,12 @@ impl ScalarUDFImpl for BucketFunc {
 
 /// Which of `n` chunks the key of each row of `keys` (its columns) falls in.
 pub fn buckets(keys: &[ArrayRef], n: u64) -> Result<Vec<u64>> {
+    Ok(hashes(keys)?.into_iter().map(|h| h % n.max(1)).collect())
+}
+
+/// A 64-bit hash of the key of each row of `keys` (its columns), the same whatever string type
+/// holds them.
+pub fn hashes(keys: &[ArrayRef]) -> Result<Vec<u64>> {
     let rows = keys.first().map_or(0, |k| k.len());
     let keys = keys
         .iter()
@@ -73,7 +79,7 @@ pub fn buckets(keys: &[ArrayRef], n: u64) -> Result<Vec<u64>> {
         .collect::<Result<Vec<ArrayRef>>>()?;
     let mut hashes = vec![0u64; rows];
     create_hashes(&keys, &RandomState::with_seed(0), &mut hashes)?;
-    Ok(hashes.into_iter().map(|h| h % n.max(1)).collect())
+    Ok(hashes)
 }
 
 #[cfg(test)]

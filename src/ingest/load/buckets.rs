@@ -21,6 +21,9 @@ use futures::StreamExt;
 use super::{io, query, IngestError};
 use crate::ingest::bucket;
 
+/// Rows a bucket file's batches hold, at least (but its last).
+const BATCH_ROWS: usize = 8_192;
+
 /// The buckets of one query's rows.
 pub(super) struct Buckets {
     /// The schema of the rows.
@@ -63,6 +66,35 @@ fn plain(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch, ArrowErr
     RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
+/// The columns `key` of `batch`.
+pub(super) fn key_columns(batch: &RecordBatch, key: &[&str]) -> Result<Vec<ArrayRef>, IngestError> {
+    key.iter()
+        .map(|k| {
+            batch.column_by_name(k).cloned().ok_or_else(|| {
+                arrow("splitting rows by key")(ArrowError::SchemaError(format!(
+                    "no key column {k}"
+                )))
+            })
+        })
+        .collect()
+}
+
+/// The hashes of the keys of every row of `sql`'s result (see [`bucket::hashes`]).
+pub(super) async fn key_hashes(
+    ctx: &SessionContext,
+    sql: &str,
+    key: &[&str],
+) -> Result<Vec<u64>, IngestError> {
+    let df = ctx.sql(sql).await.map_err(query("planning a step"))?;
+    let mut stream = df.execute_stream().await.map_err(query("running a step"))?;
+    let mut all = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(query("running a step"))?;
+        all.extend(bucket::hashes(&key_columns(&batch, key)?).map_err(query("hashing keys"))?);
+    }
+    Ok(all)
+}
+
 impl Buckets {
     /// Run `sql` and split its rows into `n` buckets by the columns `key`, in files of `dir`.
     pub(super) async fn split(
@@ -72,6 +104,25 @@ impl Buckets {
         n: u64,
         dir: &Path,
     ) -> Result<Buckets, IngestError> {
+        Buckets::split_routed(ctx, sql, key, n, dir, |batch, hashes| {
+            Ok(Some((batch, hashes)))
+        })
+        .await
+    }
+
+    /// [`Buckets::split`], with each batch first handed to `route` with the hashes of its keys
+    /// (see [`bucket::hashes`]): it returns the rows to split (and their hashes), if any.
+    pub(super) async fn split_routed(
+        ctx: &SessionContext,
+        sql: &str,
+        key: &[&str],
+        n: u64,
+        dir: &Path,
+        mut route: impl FnMut(
+            RecordBatch,
+            Vec<u64>,
+        ) -> Result<Option<(RecordBatch, Vec<u64>)>, IngestError>,
+    ) -> Result<Buckets, IngestError> {
         std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
         let df = ctx.sql(sql).await.map_err(query("planning a step"))?;
         let schema = plain_schema(df.schema().as_arrow());
@@ -79,10 +130,15 @@ impl Buckets {
         let n = n.max(1) as usize;
         let mut writers: Vec<Option<FileWriter<BufWriter<File>>>> = (0..n).map(|_| None).collect();
         let mut files: Vec<Option<PathBuf>> = vec![None; n];
-        let mut write = |b: usize, batch: &RecordBatch| -> Result<(), IngestError> {
-            if batch.num_rows() == 0 {
+        // Rows wait per bucket until a batch's worth is there: a file of many tiny batches is
+        // slow to write and to read back.
+        let mut pending: Vec<(Vec<RecordBatch>, usize)> = (0..n).map(|_| (Vec::new(), 0)).collect();
+        let mut flush = |b: usize, batches: Vec<RecordBatch>| -> Result<(), IngestError> {
+            let Some(first) = batches.first() else {
                 return Ok(());
-            }
+            };
+            let batch =
+                concat_batches(&first.schema(), &batches).map_err(arrow("writing a bucket"))?;
             let writer = match &mut writers[b] {
                 Some(writer) => writer,
                 None => {
@@ -96,37 +152,47 @@ impl Buckets {
                     )
                 }
             };
-            writer.write(batch).map_err(arrow("writing a bucket"))
+            writer.write(&batch).map_err(arrow("writing a bucket"))
+        };
+        let mut write = |b: usize, batch: RecordBatch| -> Result<(), IngestError> {
+            if batch.num_rows() == 0 {
+                return Ok(());
+            }
+            let (batches, rows) = &mut pending[b];
+            *rows += batch.num_rows();
+            batches.push(batch);
+            if *rows >= BATCH_ROWS {
+                *rows = 0;
+                flush(b, std::mem::take(batches))?;
+            }
+            Ok(())
         };
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(query("running a step"))?;
             let batch = plain(&schema, batch).map_err(arrow("reading rows"))?;
+            let hashes = bucket::hashes(&key_columns(&batch, key)?)
+                .map_err(query("splitting rows by key"))?;
+            let Some((batch, hashes)) = route(batch, hashes)? else {
+                continue;
+            };
             if n == 1 {
-                write(0, &batch)?;
+                write(0, batch)?;
                 continue;
             }
-            let keys = key
-                .iter()
-                .map(|k| {
-                    batch.column_by_name(k).cloned().ok_or_else(|| {
-                        arrow("splitting rows by key")(ArrowError::SchemaError(format!(
-                            "no key column {k}"
-                        )))
-                    })
-                })
-                .collect::<Result<Vec<ArrayRef>, _>>()?;
             let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
-            let which = bucket::buckets(&keys, n as u64).map_err(query("splitting rows by key"))?;
-            for (i, b) in which.into_iter().enumerate() {
-                rows[b as usize].push(i as u32);
+            for (i, h) in hashes.into_iter().enumerate() {
+                rows[(h % n as u64) as usize].push(i as u32);
             }
             for (b, rows) in rows.into_iter().enumerate() {
                 if !rows.is_empty() {
                     let part = take_record_batch(&batch, &UInt32Array::from(rows))
                         .map_err(arrow("splitting rows by key"))?;
-                    write(b, &part)?;
+                    write(b, part)?;
                 }
             }
+        }
+        for (b, (batches, _)) in pending.into_iter().enumerate() {
+            flush(b, batches)?;
         }
         for writer in writers.iter_mut().flatten() {
             writer.finish().map_err(arrow("writing a bucket"))?;

@@ -19,16 +19,17 @@
 //! it has the winner's version and sequence with other content, and `superseded` otherwise.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array,
+    new_null_array, Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder,
+    UInt32Array,
 };
 use datafusion::arrow::compute::{cast, concat, take};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::HashMap;
 
 use crate::ingest::row_hash;
 use crate::tables::Table;
@@ -81,6 +82,21 @@ pub(super) fn plan_schema(input: &Schema, target: &Table) -> Result<SchemaRef, A
     fields.push(Field::new("_th", DataType::Utf8, true));
     fields.push(Field::new("_action", DataType::Utf8, false));
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The plan of rows whose keys appear once in the input and are not stored: inserts.
+pub(super) fn inserts(input: &RecordBatch, target: &Table) -> Result<RecordBatch, ArrowError> {
+    let schema = plan_schema(&input.schema(), target)?;
+    let n = input.num_rows();
+    let mut columns = schema
+        .fields()
+        .iter()
+        .take(schema.fields().len() - 2)
+        .map(|f| column(input, f.name()))
+        .collect::<Result<Vec<_>, _>>()?;
+    columns.push(new_null_array(&DataType::Utf8, n));
+    columns.push(Arc::new(StringArray::from(vec![Action::Insert.name(); n])));
+    RecordBatch::try_new(schema, columns)
 }
 
 fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, ArrowError> {
@@ -141,6 +157,11 @@ impl Hashes {
             at[r as usize] = i as u32;
         }
         Ok(Hashes { at, hashes })
+    }
+
+    /// Whether row `r`'s hash was computed.
+    fn has(&self, r: usize) -> bool {
+        self.at[r] != u32::MAX
     }
 
     /// The hash of row `r` (computed).
@@ -210,36 +231,8 @@ pub(super) fn plan(
     let line = line.as_primitive::<UInt64Type>();
     let stored_version = as_i64(&column(stored, "_v")?)?;
 
-    // The rows by key; the groups of rows of one key; the stored row of each.
-    let mut sorted: Vec<u32> = (0..rows as u32).collect();
-    sorted.sort_unstable_by(|&a, &b| key_rows.row(a as usize).cmp(&key_rows.row(b as usize)));
-    let stored_at: HashMap<_, usize> = (0..stored.num_rows())
-        .map(|i| (stored_rows.row(i), i))
-        .collect();
-    let mut groups = Vec::new();
-    let (mut hashed, mut stored_hashed) = (Vec::new(), Vec::new());
-    let mut start = 0;
-    while start < rows {
-        let key = key_rows.row(sorted[start] as usize);
-        let mut end = start + 1;
-        while end < rows && key_rows.row(sorted[end] as usize) == key {
-            end += 1;
-        }
-        let at = stored_at.get(&key).copied();
-        if end - start > 1 || at.is_some() {
-            hashed.extend_from_slice(&sorted[start..end]);
-        }
-        if let Some(t) = at {
-            stored_hashed.push(t as u32);
-        }
-        groups.push((start, end, at));
-        start = end;
-    }
-    let hash = Hashes::of(&content, rows, hashed, threads)?;
-    let stored_hash = Hashes::of(&stored_content, stored.num_rows(), stored_hashed, threads)?;
-
     // Latest version first, unknown last; then the latest sequence; the greatest hash; file
-    // and line.
+    // and line. The hash is compared only between rows of the same version and sequence.
     let latest = |a: &Int64Array, i: usize, j: usize| match (a.is_valid(i), a.is_valid(j)) {
         (true, true) => a.value(j).cmp(&a.value(i)),
         (true, false) => Ordering::Less,
@@ -249,56 +242,108 @@ pub(super) fn plan(
     let same = |a: &Int64Array, i: usize, b: &Int64Array, j: usize| {
         a.is_valid(i) == b.is_valid(j) && (a.is_null(i) || a.value(i) == b.value(j))
     };
+    let by_place = |a: usize, b: usize| {
+        file.value(a)
+            .cmp(file.value(b))
+            .then_with(|| line.value(a).cmp(&line.value(b)))
+    };
+
+    // The rows by key, each key's rows by version and sequence; the stored row of each key.
+    let mut sorted: Vec<u32> = (0..rows as u32).collect();
+    sorted.sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        key_rows
+            .row(a)
+            .cmp(&key_rows.row(b))
+            .then_with(|| latest(&version, a, b))
+            .then_with(|| latest(&sequence, a, b))
+            .then_with(|| by_place(a, b))
+    });
+    let stored_at: HashMap<_, usize> = (0..stored.num_rows())
+        .map(|i| (stored_rows.row(i), i))
+        .collect();
+    // Hashes are needed only where versions do not decide: between rows of a key with the
+    // same version, and between the latest row and a stored row of its version (or any stored
+    // row, for derived rows). A row's version is a function of its content (see
+    // `reconcile::version_sql`), so rows of different versions differ.
+    let mut groups = Vec::new();
+    let (mut hashed, mut stored_hashed) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < rows {
+        let top = sorted[start] as usize;
+        let key = key_rows.row(top);
+        let mut end = start + 1;
+        while end < rows && key_rows.row(sorted[end] as usize) == key {
+            end += 1;
+        }
+        let group = &sorted[start..end];
+        let mut ties = false;
+        for pair in group.windows(2) {
+            if same(&version, pair[0] as usize, &version, pair[1] as usize) {
+                hashed.extend_from_slice(pair);
+                ties = true;
+            }
+        }
+        let at = stored_at.get(&key).copied();
+        if let Some(t) = at {
+            if mode == Mode::Derived || same(&version, top, &stored_version, t) {
+                // The top row's version ties with the stored one's: so do the rows sharing
+                // its version, any of which may win.
+                let tied = group
+                    .iter()
+                    .take_while(|&&r| same(&version, r as usize, &version, top));
+                hashed.extend(tied);
+                stored_hashed.push(t as u32);
+            }
+        }
+        groups.push((start, end, at, ties));
+        start = end;
+    }
+    let hash = Hashes::of(&content, rows, hashed, threads)?;
+    let stored_hash = Hashes::of(&stored_content, stored.num_rows(), stored_hashed, threads)?;
+
     let mut actions = vec![Action::Unchanged; rows];
     let mut against: Vec<Option<&str>> = vec![None; rows];
-    for (start, end, at) in groups {
+    for (start, end, at, ties) in groups {
         let group = &mut sorted[start..end];
-        if group.len() > 1 {
+        if ties {
             group.sort_unstable_by(|&a, &b| {
                 let (a, b) = (a as usize, b as usize);
                 latest(&version, a, b)
                     .then_with(|| latest(&sequence, a, b))
                     .then_with(|| hash.get(b).cmp(hash.get(a)))
-                    .then_with(|| file.value(a).cmp(file.value(b)))
-                    .then_with(|| line.value(a).cmp(&line.value(b)))
+                    .then_with(|| by_place(a, b))
             });
         }
         let w = group[0] as usize;
         actions[w] = match at {
             None => Action::Insert,
-            Some(t) => {
+            Some(t) if stored_hash.has(t) => {
                 let (h, th) = (hash.get(w), stored_hash.get(t));
                 against[w] = Some(th);
                 match mode {
-                    Mode::Derived if h == th => Action::Unchanged,
+                    _ if h == th => Action::Unchanged,
                     Mode::Derived => Action::Update,
-                    Mode::Versioned if same(&version, w, &stored_version, t) => {
-                        if h == th {
-                            Action::Unchanged
-                        } else if h > th {
-                            Action::Replace
-                        } else {
-                            Action::Conflict
-                        }
-                    }
-                    Mode::Versioned
-                        if stored_version.is_null(t)
-                            || (version.is_valid(w)
-                                && version.value(w) > stored_version.value(t)) =>
-                    {
-                        Action::Update
-                    }
-                    Mode::Versioned => Action::Unchanged,
+                    Mode::Versioned if h > th => Action::Replace,
+                    Mode::Versioned => Action::Conflict,
                 }
             }
+            Some(t)
+                if stored_version.is_null(t)
+                    || (version.is_valid(w) && version.value(w) > stored_version.value(t)) =>
+            {
+                Action::Update
+            }
+            Some(_) => Action::Unchanged,
         };
         for &r in &group[1..] {
             let r = r as usize;
-            let wh = hash.get(w);
-            against[r] = Some(wh);
-            actions[r] = if hash.get(r) == wh {
+            actions[r] = if !same(&version, r, &version, w) {
+                Action::Superseded
+            } else if hash.get(r) == hash.get(w) {
                 Action::Unchanged
-            } else if same(&version, r, &version, w) && same(&sequence, r, &sequence, w) {
+            } else if same(&sequence, r, &sequence, w) {
+                against[r] = Some(hash.get(w));
                 Action::Conflict
             } else {
                 Action::Superseded
@@ -356,7 +401,7 @@ fn as_i64(array: &ArrayRef) -> Result<Int64Array, ArrowError> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{new_null_array, TimestampMicrosecondArray};
+    use datafusion::arrow::array::TimestampMicrosecondArray;
 
     use super::*;
     use crate::tables::TICKETS;

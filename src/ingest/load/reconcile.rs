@@ -6,7 +6,8 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::DataFusionError;
@@ -18,7 +19,7 @@ use crate::config::SourceMapping;
 use crate::tables::delta as store;
 use crate::tables::{Column, Table, TICKETS};
 
-use super::buckets::Buckets;
+use super::buckets::{key_hashes, Buckets};
 use super::delta::{merge, register_latest, write};
 use super::plan;
 use super::stage::{has_files, Stage};
@@ -401,9 +402,13 @@ impl Run<'_> {
     }
 
     /// Weigh the rows of the relation `input` (the target's columns, `_file`, `_line`, `_s`)
-    /// against the stored relation `stored` by the rule of [`plan`], bucket of keys by bucket
-    /// ([`Buckets`]: one pass over each), and write the plan's rows into `plan_dir`. Returns
-    /// the plan's schema.
+    /// against the stored relation `stored` by the rule of [`plan`], and write the plan's rows
+    /// into `plan_dir`. Returns the plan's schema.
+    ///
+    /// A first pass reads the keys of both: a key that appears once in the input and is not
+    /// stored is an insert, written to the plan as the second pass reads it. The rows of the
+    /// other keys (by a 64-bit hash of the key, so a collision only costs time) are split into
+    /// buckets of keys ([`Buckets`]) and planned bucket by bucket.
     async fn reconcile(
         &self,
         target: &'static Table,
@@ -415,8 +420,21 @@ impl Run<'_> {
     ) -> Result<SchemaRef, IngestError> {
         let name = target.name;
         let dir = self.stage.dir.join(format!("buckets_{name}"));
-        let buckets = self.buckets(&[input, stored]).await?;
-        let mut rows = Buckets::split(
+        let keys = target.key.join(", ");
+        let contested = Contested::of(
+            key_hashes(self.ctx, &format!("SELECT {keys} FROM {input}"), target.key).await?,
+            key_hashes(
+                self.ctx,
+                &format!("SELECT {keys} FROM {stored}"),
+                target.key,
+            )
+            .await?,
+        );
+        let buckets = contested.rows.div_ceil(self.chunk_rows.max(1)).max(1);
+
+        let failed = |e: ArrowError| query("reconciling")(DataFusionError::from(e));
+        let mut out: Option<PlanWriter> = None;
+        let mut rows = Buckets::split_routed(
             self.ctx,
             &format!(
                 "SELECT {}, _file, _line, _s, {} AS _v FROM {input}",
@@ -426,9 +444,27 @@ impl Run<'_> {
             target.key,
             buckets,
             &dir.join("input"),
+            |batch, hashes| {
+                let (open, rest): (Vec<u32>, Vec<u32>) =
+                    (0..hashes.len() as u32).partition(|&i| !contested.has(hashes[i as usize]));
+                if !open.is_empty() {
+                    let inserts =
+                        take_record_batch(&batch, &UInt32Array::from(open)).map_err(failed)?;
+                    counts.read += inserts.num_rows() as u64;
+                    counts.inserted += inserts.num_rows() as u64;
+                    let plan = plan::inserts(&inserts, target).map_err(failed)?;
+                    PlanWriter::open(&mut out, plan_dir, plan.schema())?.write(&plan)?;
+                }
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                let hashes = rest.iter().map(|&i| hashes[i as usize]).collect();
+                let rest = take_record_batch(&batch, &UInt32Array::from(rest)).map_err(failed)?;
+                Ok(Some((rest, hashes)))
+            },
         )
         .await?;
-        let mut kept = Buckets::split(
+        let mut kept = Buckets::split_routed(
             self.ctx,
             &format!(
                 "SELECT {}, {} AS _v FROM {stored} t",
@@ -438,20 +474,27 @@ impl Run<'_> {
             target.key,
             buckets,
             &dir.join("stored"),
+            |batch, hashes| {
+                let rest: Vec<u32> = (0..hashes.len() as u32)
+                    .filter(|&i| contested.has(hashes[i as usize]))
+                    .collect();
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                let hashes = rest.iter().map(|&i| hashes[i as usize]).collect();
+                let rest = take_record_batch(&batch, &UInt32Array::from(rest)).map_err(failed)?;
+                Ok(Some((rest, hashes)))
+            },
         )
         .await?;
-        let failed = |e: ArrowError| query("reconciling")(DataFusionError::from(e));
         let schema = plan::plan_schema(&rows.schema, target).map_err(failed)?;
-        std::fs::create_dir_all(plan_dir)
-            .map_err(io(format!("cannot create {}", plan_dir.display())))?;
-        let path = plan_dir.join("part-00000.parquet");
-        let mut writer: Option<ArrowWriter<File>> = None;
         for b in 0..rows.len() {
             let stored = kept.take(b)?;
             let Some(input) = rows.take(b)? else {
                 continue;
             };
             let stored = stored.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&kept.schema)));
+            let mut result = Ok(());
             plan::plan(
                 target,
                 &input,
@@ -461,32 +504,102 @@ impl Run<'_> {
                 self.threads,
                 counts,
                 |batch| {
-                    let writer = match &mut writer {
-                        Some(writer) => writer,
-                        None => {
-                            let file = File::create(&path)?;
-                            let props = WriterProperties::builder()
-                                .set_max_row_group_row_count(Some(WRITE_ROW_GROUP))
-                                .set_dictionary_enabled(false)
-                                .build();
-                            writer.insert(ArrowWriter::try_new(
-                                file,
-                                Arc::clone(&schema),
-                                Some(props),
-                            )?)
-                        }
-                    };
-                    writer.write(&batch)?;
+                    result = PlanWriter::open(&mut out, plan_dir, batch.schema())
+                        .and_then(|w| w.write(&batch));
+                    result
+                        .as_ref()
+                        .map_err(|e| ArrowError::ExternalError(e.to_string().into()))?;
                     Ok(())
                 },
             )
             .map_err(failed)?;
+            result?;
         }
-        if let Some(writer) = writer {
-            writer.close().map_err(|e| failed(e.into()))?;
+        if let Some(out) = out {
+            out.finish()?;
         }
         let _ = std::fs::remove_dir_all(&dir);
         Ok(schema)
+    }
+}
+
+/// The keys (by hash) that need the full rule: those that appear more than once in the input
+/// or are also stored.
+struct Contested {
+    /// Sorted, without repeats.
+    hashes: Vec<u64>,
+    /// The input and stored rows of those keys, the larger of the two counts.
+    rows: u64,
+}
+
+impl Contested {
+    fn of(mut input: Vec<u64>, mut stored: Vec<u64>) -> Contested {
+        input.sort_unstable();
+        stored.sort_unstable();
+        let mut hashes = Vec::new();
+        for pair in input.windows(2) {
+            if pair[0] == pair[1] && hashes.last() != Some(&pair[0]) {
+                hashes.push(pair[0]);
+            }
+        }
+        let mut also_stored: Vec<u64> = stored
+            .iter()
+            .copied()
+            .filter(|h| input.binary_search(h).is_ok())
+            .collect();
+        also_stored.dedup();
+        hashes.extend(also_stored);
+        hashes.sort_unstable();
+        hashes.dedup();
+        let has = |h: &u64| hashes.binary_search(h).is_ok();
+        let rows = (input.iter().filter(|h| has(h)).count() as u64)
+            .max(stored.iter().filter(|h| has(h)).count() as u64);
+        Contested { hashes, rows }
+    }
+
+    fn has(&self, hash: u64) -> bool {
+        !self.hashes.is_empty() && self.hashes.binary_search(&hash).is_ok()
+    }
+}
+
+/// The plan's file: Parquet, written batch by batch, created with the first row.
+struct PlanWriter {
+    writer: ArrowWriter<File>,
+}
+
+impl PlanWriter {
+    fn open<'a>(
+        out: &'a mut Option<PlanWriter>,
+        dir: &Path,
+        schema: SchemaRef,
+    ) -> Result<&'a mut PlanWriter, IngestError> {
+        if let Some(writer) = out {
+            return Ok(writer);
+        }
+        let failed = |e: DataFusionError| query("writing the plan")(e);
+        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let path = dir.join("part-00000.parquet");
+        let file = File::create(&path).map_err(io(format!("cannot create {}", path.display())))?;
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(WRITE_ROW_GROUP))
+            .set_dictionary_enabled(false)
+            .build();
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| failed(e.into()))?;
+        Ok(out.insert(PlanWriter { writer }))
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), IngestError> {
+        self.writer
+            .write(batch)
+            .map_err(|e| query("writing the plan")(e.into()))
+    }
+
+    fn finish(self) -> Result<(), IngestError> {
+        self.writer
+            .close()
+            .map(|_| ())
+            .map_err(|e| query("writing the plan")(e.into()))
     }
 }
 
@@ -542,4 +655,20 @@ pub(super) fn conflicts_sql(source: &str, key: &[&str], plan: &str) -> String {
             ') was replaced by ' || _file || ':' || CAST(_line AS VARCHAR) AS reason
          FROM {plan} WHERE _action = 'replace'"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Contested;
+
+    #[test]
+    fn keys_repeated_in_the_input_or_stored_are_contested() {
+        let c = Contested::of(vec![5, 1, 7, 5, 9, 3], vec![9, 2, 9]);
+        assert_eq!(c.hashes, vec![5, 9]);
+        assert!(c.has(5) && c.has(9) && !c.has(1) && !c.has(2));
+        // Input rows 5, 5, 9; stored rows 9, 9.
+        assert_eq!(c.rows, 3);
+        let none = Contested::of(vec![1, 2, 3], Vec::new());
+        assert!(!none.has(1) && none.rows == 0);
+    }
 }

@@ -8,7 +8,6 @@
 //! blank); the assignment of the event history comes between the two for `assignee`, and the
 //! rating of the history wins for `csat_score`.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::DataFusionError;
+use datafusion::common::{DataFusionError, HashMap};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 
@@ -257,10 +256,10 @@ fn derive_bucket(
 ) -> Result<RecordBatch, IngestError> {
     let (ticket, system) = by_ticket(touched)?;
     // The events of each touched ticket, in (ts, event_id) order.
+    let (e_ticket, e_system) = by_ticket(events)?;
     let mut history: HashMap<(&str, &str), Vec<usize>> = (0..touched.num_rows())
         .map(|i| ((ticket.value(i), system.value(i)), Vec::new()))
         .collect();
-    let (e_ticket, e_system) = by_ticket(events)?;
     let ts = int(events, "ts")?;
     let event_id = text(events, "event_id")?;
     let event_type = text(events, "event_type")?;
