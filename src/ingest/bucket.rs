@@ -1,72 +1,19 @@
-//! `kpi_bucket(n, key…)`: which of `n` chunks a key falls in, so that an ingest run can
-//! reconcile a large input chunk by chunk (see `load`). Registered in ingest sessions only.
+//! Key hashes: which of `n` buckets a key falls in, so that an ingest run can reconcile a
+//! large input bucket by bucket (see `load`), and the 64-bit hash that finds repeated keys.
 //!
 //! The key's columns are hashed as text, so a key read as `Utf8` from staging and as another
-//! string type from a stored table lands in the same chunk. Buckets need only agree within one
-//! run; they are never stored.
+//! string type from a stored table has the same hash. Hashes need only agree within one run;
+//! they are never stored.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::hash_utils::{create_hashes, RandomState};
-use datafusion::common::{exec_err, Result, ScalarValue};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::common::Result;
 
-pub const NAME: &str = "kpi_bucket";
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct BucketFunc {
-    signature: Signature,
-}
-
-/// The `kpi_bucket` function.
-pub fn udf() -> ScalarUDF {
-    ScalarUDF::new_from_impl(BucketFunc {
-        signature: Signature::variadic_any(Volatility::Immutable),
-    })
-}
-
-impl ScalarUDFImpl for BucketFunc {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let n = match args.args.first() {
-            Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(n)))) if *n > 0 => *n as u64,
-            _ => return exec_err!("{NAME}(n, key…) needs a positive BIGINT literal n"),
-        };
-        if args.args.len() < 2 {
-            return exec_err!("{NAME}(n, key…) needs at least one key column");
-        }
-        let rows = args.number_rows;
-        let keys = args.args[1..]
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let buckets: Int64Array = buckets(&keys, n)?
-            .into_iter()
-            .map(|b| Some(b as i64))
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(buckets)))
-    }
-}
-
-/// Which of `n` chunks the key of each row of `keys` (its columns) falls in.
-pub fn buckets(keys: &[ArrayRef], n: u64) -> Result<Vec<u64>> {
-    Ok(hashes(keys)?.into_iter().map(|h| h % n.max(1)).collect())
+/// Which of `n` buckets a key with the hash `hash` falls in.
+pub fn bucket(hash: u64, n: u64) -> u64 {
+    hash % n.max(1)
 }
 
 /// A 64-bit hash of the key of each row of `keys` (its columns), the same whatever string type
@@ -84,32 +31,14 @@ pub fn hashes(keys: &[ArrayRef]) -> Result<Vec<u64>> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Array, AsArray, LargeStringArray, StringArray};
-    use datafusion::arrow::datatypes::{Field, Int64Type};
-    use datafusion::common::config::ConfigOptions;
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{LargeStringArray, StringArray};
 
     use super::*;
 
-    fn buckets(n: i64, keys: Vec<ArrayRef>) -> Vec<i64> {
-        let rows = keys[0].len();
-        let mut args = vec![ColumnarValue::Scalar(ScalarValue::Int64(Some(n)))];
-        args.extend(keys.iter().cloned().map(ColumnarValue::Array));
-        let arg_fields = args
-            .iter()
-            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
-            .collect();
-        let out = udf()
-            .invoke_with_args(ScalarFunctionArgs {
-                args,
-                arg_fields,
-                number_rows: rows,
-                return_field: Arc::new(Field::new("b", DataType::Int64, true)),
-                config_options: Arc::new(ConfigOptions::default()),
-            })
-            .unwrap()
-            .to_array(rows)
-            .unwrap();
-        out.as_primitive::<Int64Type>().values().to_vec()
+    fn buckets(keys: &[ArrayRef], n: u64) -> Result<Vec<u64>> {
+        Ok(hashes(keys)?.into_iter().map(|h| bucket(h, n)).collect())
     }
 
     #[test]
@@ -117,8 +46,8 @@ mod tests {
         let ids: Vec<String> = (0..1000).map(|i| format!("T-{i}")).collect();
         let utf8: ArrayRef = Arc::new(StringArray::from(ids.clone()));
         let large: ArrayRef = Arc::new(LargeStringArray::from(ids));
-        let a = buckets(7, vec![Arc::clone(&utf8)]);
-        assert_eq!(a, buckets(7, vec![large]));
+        let a = buckets(&[Arc::clone(&utf8)], 7).unwrap();
+        assert_eq!(a, buckets(&[large], 7).unwrap());
         assert!(a.iter().all(|b| (0..7).contains(b)));
         for b in 0..7 {
             let share = a.iter().filter(|&&x| x == b).count();
@@ -128,6 +57,10 @@ mod tests {
             );
         }
         let system: ArrayRef = Arc::new(StringArray::from(vec!["zendesk"; 1000]));
-        assert_ne!(a, buckets(7, vec![utf8, system]), "every key column counts");
+        assert_ne!(
+            a,
+            buckets(&[utf8, system], 7).unwrap(),
+            "every key column counts"
+        );
     }
 }

@@ -1,27 +1,20 @@
-//! `kpi_row_hash(value…)`: the content hash of a list of values — the deterministic tie-break
+//! The content hash of a list of values — the deterministic tie-break
 //! between two versions of one key, and the id of an event derived from snapshots.
 //!
 //! Each value is read as its SQL text (`CAST(… AS VARCHAR)`) and written as its length in
 //! characters, `:` and the text (a NULL as a bare `:`); the fields are joined by `|`, so no two
 //! different lists of values share an input. The hash is the MD5 of that text in lowercase hex:
 //! the same as SQL's `md5(concat(character_length(v), ':', v, '|', …))` (`concat` skips NULLs),
-//! so ids stored by earlier versions, which computed it that way, stay the same. Registered in
-//! ingest sessions only.
+//! so ids stored by earlier versions, which computed it that way, stay the same.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast_with_options;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::format::DEFAULT_CAST_OPTIONS;
-use datafusion::common::{exec_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::common::Result;
 use md5::{Digest, Md5};
-
-pub const NAME: &str = "kpi_row_hash";
 
 /// The hash of each row of `columns` (all of `rows` rows).
 pub fn hashes(columns: &[ArrayRef], rows: usize) -> Result<StringArray> {
@@ -58,47 +51,10 @@ pub fn hashes(columns: &[ArrayRef], rows: usize) -> Result<StringArray> {
     Ok(out.finish())
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct RowHashFunc {
-    signature: Signature,
-}
-
-/// The `kpi_row_hash` function.
-pub fn udf() -> ScalarUDF {
-    ScalarUDF::new_from_impl(RowHashFunc {
-        signature: Signature::variadic_any(Volatility::Immutable),
-    })
-}
-
-impl ScalarUDFImpl for RowHashFunc {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if args.args.is_empty() {
-            return exec_err!("{NAME}(value…) needs at least one value");
-        }
-        let rows = args.number_rows;
-        let columns = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        Ok(ColumnarValue::Array(Arc::new(hashes(&columns, rows)?)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use datafusion::arrow::array::{Int32Array, RecordBatch, TimestampMicrosecondArray};
     use datafusion::prelude::SessionContext;
 
@@ -129,23 +85,25 @@ mod tests {
             Some(0),
             None,
         ]));
+        let columns = [Arc::clone(&text), Arc::clone(&ts), Arc::clone(&int)];
         let batch = RecordBatch::try_from_iter([("t", text), ("ts", ts), ("n", int)]).unwrap();
         let ctx = SessionContext::new();
-        ctx.register_udf(udf());
         ctx.register_batch("v", batch).unwrap();
         let part = |c: &str| {
             format!("coalesce(concat(character_length(CAST({c} AS VARCHAR)), ':', CAST({c} AS VARCHAR)), '-')")
         };
         let sql = format!(
-            "SELECT md5(concat({}, '|', {}, '|', {})) = {NAME}(t, ts, n) AS same, {NAME}(t) AS one FROM v",
+            "SELECT md5(concat({}, '|', {}, '|', {})) FROM v",
             part("t"),
             part("ts"),
             part("n"),
         );
         let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-        let same = batches[0].column(0).as_boolean();
-        assert_eq!(same.true_count(), 5, "{batches:?}");
-        let one = batches[0].column(1).as_string::<i32>();
+        let expected =
+            cast_with_options(batches[0].column(0), &DataType::Utf8, &DEFAULT_CAST_OPTIONS)
+                .unwrap();
+        assert_eq!(&hashes(&columns, 5).unwrap(), expected.as_string::<i32>());
+        let one = hashes(&columns[..1], 5).unwrap();
         assert_eq!(
             one.value(0),
             "2c1119fadf9f513c490c9a39716a9985",

@@ -181,7 +181,7 @@ impl Buckets {
             }
             let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
             for (i, h) in hashes.into_iter().enumerate() {
-                rows[(h % n as u64) as usize].push(i as u32);
+                rows[bucket::bucket(h, n as u64) as usize].push(i as u32);
             }
             for (b, rows) in rows.into_iter().enumerate() {
                 if !rows.is_empty() {

@@ -11,8 +11,8 @@
 //!    the greater content hash is kept and the other goes to quarantine). The input and the
 //!    stored table are split by key into buckets in one pass each (`buckets`), so memory is
 //!    bounded by a bucket ([`Options::chunk_rows`]) rather than by the export or the table.
-//!    Tickets derived from events are replayed in Rust by the history rules (`replay`); events
-//!    and milestones derived from snapshots in SQL (`derive`).
+//!    Tickets derived from events are replayed by the history rules (`replay`); events and
+//!    milestones derived from snapshots are diffed and filled in the same way (`snapshots`).
 //! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
 //!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
 //!    does not repeat them).
@@ -22,10 +22,10 @@
 
 mod buckets;
 mod delta;
-mod derive;
 mod plan;
 mod reconcile;
 mod replay;
+mod snapshots;
 mod stage;
 
 use std::collections::BTreeMap;
@@ -42,16 +42,14 @@ use crate::tables::{Table, QUARANTINE, TICKETS, TICKET_EVENTS};
 use super::records::attributes_schema;
 use super::stream::StreamError;
 use delta::{delete, record_rejections};
-use derive::{snapshot_events_sql, snapshot_tickets_sql, SNAPSHOT_INPUTS, SNAPSHOT_TICKET_INPUTS};
-use reconcile::{
-    column_list, ingest_context, register_parquet, source_predicate, Input, Mode, Run,
-};
+use reconcile::{column_list, ingest_context, register_parquet, source_predicate, Mode, Run};
 use stage::{has_files, stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
 
 /// The staging folder inside the data folder (hidden from sessions by its leading `_`).
 const STAGING: &str = "_staging";
-/// The relation (and staging folder) of the tickets derived from an events export.
+/// The relations (and staging folders) of derived tickets and events.
 const DERIVED: &str = "derived_tickets";
+const DERIVED_EVENTS: &str = "derived_events";
 /// The lock file that serialises ingest runs on one data folder.
 const LOCK: &str = ".ingest.lock";
 
@@ -250,6 +248,22 @@ pub async fn ingest(
     result
 }
 
+/// Register the derived rows in `dir` (none when it has no files, with `schema`) as `name`.
+async fn register_derived(
+    ctx: &datafusion::prelude::SessionContext,
+    name: &str,
+    dir: &Path,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Result<(), IngestError> {
+    if has_files(dir) {
+        register_parquet(ctx, name, dir).await
+    } else {
+        ctx.register_batch(name, RecordBatch::new_empty(schema))
+            .map(|_| ())
+            .map_err(query("registering derived rows"))
+    }
+}
+
 async fn run(
     data_dir: &Path,
     mapping: &SourceMapping,
@@ -294,7 +308,6 @@ async fn run(
             stage,
             mapping,
             progress,
-            chunks: staged_records.div_ceil(options.chunk_rows.max(1)).max(1),
             chunk_rows: options.chunk_rows.max(1),
             commit: options.commit,
             threads: options.threads.max(1),
@@ -303,19 +316,11 @@ async fn run(
         match mapping.shape {
             Shape::Tickets => {
                 let sql = staged_columns(tickets);
-                applied.push(
-                    steps
-                        .apply(tickets, Input::View(&sql), Mode::Versioned)
-                        .await?,
-                );
+                applied.push(steps.apply(tickets, &sql, Mode::Versioned).await?);
             }
             Shape::Events => {
                 let sql = staged_columns(events);
-                applied.push(
-                    steps
-                        .apply(events, Input::View(&sql), Mode::Versioned)
-                        .await?,
-                );
+                applied.push(steps.apply(events, &sql, Mode::Versioned).await?);
                 if mapping.derive_tickets {
                     if staged_attributes > 0 {
                         register_parquet(
@@ -334,46 +339,29 @@ async fn run(
                     progress.step("deriving the tickets rows");
                     let dir = stage.dir.join(DERIVED);
                     let schema = steps.derive_tickets(&dir).await?;
-                    if has_files(&dir) {
-                        register_parquet(&ctx, DERIVED, &dir).await?;
-                    } else {
-                        ctx.register_batch(DERIVED, RecordBatch::new_empty(schema))
-                            .map_err(query("registering the derived tickets"))?;
-                    }
+                    register_derived(&ctx, DERIVED, &dir, schema).await?;
                     let sql = format!("SELECT * FROM {DERIVED}");
-                    applied.push(
-                        steps
-                            .apply(tickets, Input::View(&sql), Mode::Derived)
-                            .await?,
-                    );
+                    applied.push(steps.apply(tickets, &sql, Mode::Derived).await?);
                 }
             }
             Shape::Snapshots => {
                 // The events first: they diff the first snapshot of each ticket with the
                 // stored ticket as it was before this run.
                 steps.register_before("tickets_before", tickets).await?;
-                let sql = snapshot_events_sql();
-                applied.push(
-                    steps
-                        .apply(
-                            events,
-                            Input::Materialized(&sql, SNAPSHOT_INPUTS),
-                            Mode::Versioned,
-                        )
-                        .await?,
-                );
+                progress.step("deriving the ticket_events rows");
+                let dir = stage.dir.join(DERIVED_EVENTS);
+                let schema = steps.snapshot_events(&dir).await?;
+                register_derived(&ctx, DERIVED_EVENTS, &dir, schema).await?;
+                let sql = format!("SELECT * FROM {DERIVED_EVENTS}");
+                applied.push(steps.apply(events, &sql, Mode::Versioned).await?);
                 // Then the tickets, whose blank milestones the status history fills.
                 steps.register_after("events_now", events).await?;
-                let sql = snapshot_tickets_sql();
-                applied.push(
-                    steps
-                        .apply(
-                            tickets,
-                            Input::Materialized(&sql, SNAPSHOT_TICKET_INPUTS),
-                            Mode::Versioned,
-                        )
-                        .await?,
-                );
+                progress.step("deriving the tickets rows");
+                let dir = stage.dir.join(DERIVED);
+                let schema = steps.snapshot_tickets(&dir).await?;
+                register_derived(&ctx, DERIVED, &dir, schema).await?;
+                let sql = format!("SELECT * FROM {DERIVED}");
+                applied.push(steps.apply(tickets, &sql, Mode::Versioned).await?);
             }
         }
         for a in applied {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::DataFusionError;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -79,8 +79,6 @@ pub(super) fn ingest_context(
         .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
         .build();
     let ctx = SessionContext::new_with_state(state);
-    ctx.register_udf(crate::ingest::bucket::udf());
-    ctx.register_udf(crate::ingest::row_hash::udf());
     Ok(ctx)
 }
 
@@ -99,14 +97,6 @@ pub(super) async fn register_parquet(
     .map_err(query("reading staged rows"))
 }
 
-/// The rows [`apply`] reconciles: a query over the staged files, read as it is, or a derived
-/// query over `{relation}_chunk` views of the named relations (see [`register_chunk`]),
-/// computed once, chunk by chunk of tickets, into the staging folder.
-pub(super) enum Input<'a> {
-    View(&'a str),
-    Materialized(&'a str, &'a [&'a str]),
-}
-
 /// What [`apply`] did to one table.
 pub(super) struct Applied {
     pub(super) table: &'static str,
@@ -122,43 +112,11 @@ pub(super) struct Run<'a> {
     pub(super) stage: &'a Stage,
     pub(super) mapping: &'a SourceMapping,
     pub(super) progress: &'a dyn Progress,
-    /// Into how many chunks of keys a step in SQL splits its rows ([`Options::chunk_rows`]).
-    pub(super) chunks: u64,
     /// Rows a bucket of keys holds at most, about ([`Options::chunk_rows`]).
     pub(super) chunk_rows: u64,
     pub(super) commit: Commit,
     /// Threads a step may use ([`Options::threads`]).
     pub(super) threads: usize,
-}
-
-/// Register `{relation}_chunk` for each relation: its rows whose `key` falls in chunk `i`
-/// of `n` (all of them when `n` is 1).
-pub(super) async fn register_chunk(
-    ctx: &SessionContext,
-    relations: &[&str],
-    key: &[&str],
-    n: u64,
-    i: u64,
-) -> Result<(), IngestError> {
-    for relation in relations {
-        let filter = if n > 1 {
-            format!(
-                " WHERE {}({n}, {}) = {i}",
-                crate::ingest::bucket::NAME,
-                key.join(", ")
-            )
-        } else {
-            String::new()
-        };
-        register_view(
-            ctx,
-            &format!("{relation}_chunk"),
-            &format!("SELECT * FROM {relation}{filter}"),
-            "planning a chunk of the input",
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 /// Register (or re-register) the query `sql` as the view `name`.
@@ -172,46 +130,6 @@ pub(super) async fn register_view(
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, view).map_err(query(context))?;
     Ok(())
-}
-
-/// Write the rows of `sql` chunk by chunk into `dir` (one Parquet file per chunk), calling
-/// `prepare(i)` before chunk `i`, and register `dir` as `name`.
-pub(super) async fn write_chunks<F, Fut>(
-    ctx: &SessionContext,
-    sql: &str,
-    dir: &Path,
-    name: &str,
-    chunks: u64,
-    mut prepare: F,
-) -> Result<(), IngestError>
-where
-    F: FnMut(u64) -> Fut,
-    Fut: std::future::Future<Output = Result<(), IngestError>>,
-{
-    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    let mut schema = None;
-    for i in 0..chunks {
-        prepare(i).await?;
-        let df = ctx.sql(sql).await.map_err(query("planning a step"))?;
-        schema = Some(Arc::new(df.schema().as_arrow().clone()));
-        let file = dir.join(format!("part-{i:05}.parquet"));
-        df.write_parquet(
-            file.to_string_lossy().as_ref(),
-            datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true),
-            None,
-        )
-        .await
-        .map_err(query("running a step"))?;
-    }
-    let _ = ctx.deregister_table(name);
-    if has_files(dir) {
-        register_parquet(ctx, name, dir).await
-    } else {
-        let schema = schema.unwrap_or_else(|| Arc::new(Schema::empty()));
-        ctx.register_batch(name, RecordBatch::new_empty(schema))
-            .map(|_| ())
-            .map_err(query("running a step"))
-    }
 }
 
 /// `'text'`: a SQL string literal of any text.
@@ -289,7 +207,7 @@ impl Run<'_> {
     pub(super) async fn apply(
         &self,
         target: &'static Table,
-        input_sql: Input<'_>,
+        input_sql: &str,
         mode: Mode,
     ) -> Result<Applied, IngestError> {
         let Run {
@@ -298,7 +216,6 @@ impl Run<'_> {
             stage,
             mapping,
             progress,
-            chunks,
             commit,
             ..
         } = *self;
@@ -307,20 +224,7 @@ impl Run<'_> {
         let stored = format!("stored_{name}");
         self.register_before(&stored, target).await?;
         let input = format!("input_{name}");
-        match input_sql {
-            Input::View(sql) => {
-                register_view(ctx, &input, sql, "planning the input rows").await?;
-            }
-            Input::Materialized(sql, relations) => {
-                progress.step(&format!("deriving the {name} rows"));
-                // Costly to compute, and the reconciliation reads its input once per chunk:
-                // written once, chunk by chunk of tickets.
-                write_chunks(ctx, sql, &stage.dir.join(&input), &input, chunks, |i| {
-                    register_chunk(ctx, relations, TICKETS.key, chunks, i)
-                })
-                .await?;
-            }
-        }
+        register_view(ctx, &input, input_sql, "planning the input rows").await?;
 
         progress.step(&format!("reconciling {name} with the stored table"));
         let plan_name = format!("plan_{name}");
@@ -433,7 +337,7 @@ impl Run<'_> {
         let buckets = contested.rows.div_ceil(self.chunk_rows.max(1)).max(1);
 
         let failed = |e: ArrowError| query("reconciling")(DataFusionError::from(e));
-        let mut out: Option<PlanWriter> = None;
+        let mut out: Option<PartWriter> = None;
         let mut rows = Buckets::split_routed(
             self.ctx,
             &format!(
@@ -453,7 +357,7 @@ impl Run<'_> {
                     counts.read += inserts.num_rows() as u64;
                     counts.inserted += inserts.num_rows() as u64;
                     let plan = plan::inserts(&inserts, target).map_err(failed)?;
-                    PlanWriter::open(&mut out, plan_dir, plan.schema())?.write(&plan)?;
+                    PartWriter::open(&mut out, plan_dir, plan.schema())?.write(&plan)?;
                 }
                 if rest.is_empty() {
                     return Ok(None);
@@ -504,7 +408,7 @@ impl Run<'_> {
                 self.threads,
                 counts,
                 |batch| {
-                    result = PlanWriter::open(&mut out, plan_dir, batch.schema())
+                    result = PartWriter::open(&mut out, plan_dir, batch.schema())
                         .and_then(|w| w.write(&batch));
                     result
                         .as_ref()
@@ -562,21 +466,22 @@ impl Contested {
     }
 }
 
-/// The plan's file: Parquet, written batch by batch, created with the first row.
-struct PlanWriter {
+/// A step's output (a plan, derived rows): one Parquet file of a folder, written batch by
+/// batch, created with the first row.
+pub(super) struct PartWriter {
     writer: ArrowWriter<File>,
 }
 
-impl PlanWriter {
-    fn open<'a>(
-        out: &'a mut Option<PlanWriter>,
+impl PartWriter {
+    pub(super) fn open<'a>(
+        out: &'a mut Option<PartWriter>,
         dir: &Path,
         schema: SchemaRef,
-    ) -> Result<&'a mut PlanWriter, IngestError> {
+    ) -> Result<&'a mut PartWriter, IngestError> {
         if let Some(writer) = out {
             return Ok(writer);
         }
-        let failed = |e: DataFusionError| query("writing the plan")(e);
+        let failed = |e: DataFusionError| query("writing a step's rows")(e);
         std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
         let path = dir.join("part-00000.parquet");
         let file = File::create(&path).map_err(io(format!("cannot create {}", path.display())))?;
@@ -586,20 +491,20 @@ impl PlanWriter {
             .build();
         let writer =
             ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| failed(e.into()))?;
-        Ok(out.insert(PlanWriter { writer }))
+        Ok(out.insert(PartWriter { writer }))
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), IngestError> {
+    pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<(), IngestError> {
         self.writer
             .write(batch)
-            .map_err(|e| query("writing the plan")(e.into()))
+            .map_err(|e| query("writing a step's rows")(e.into()))
     }
 
-    fn finish(self) -> Result<(), IngestError> {
+    pub(super) fn finish(self) -> Result<(), IngestError> {
         self.writer
             .close()
             .map(|_| ())
-            .map_err(|e| query("writing the plan")(e.into()))
+            .map_err(|e| query("writing a step's rows")(e.into()))
     }
 }
 
@@ -624,12 +529,6 @@ pub(super) fn version_sql(table: &str, alias: &str) -> String {
     } else {
         "CAST(NULL AS TIMESTAMP)".to_string()
     }
-}
-
-/// The content hash of values (SQL expressions): see [`crate::ingest::row_hash`].
-pub(super) fn hash_sql<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> String {
-    let values: Vec<String> = values.into_iter().map(|v| v.as_ref().to_string()).collect();
-    format!("{}({})", crate::ingest::row_hash::NAME, values.join(", "))
 }
 
 /// Quarantine rows for the conflicts of a plan: the losing input rows, and the stored rows

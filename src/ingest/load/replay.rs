@@ -8,7 +8,6 @@
 //! blank); the assignment of the event history comes between the two for `assignee`, and the
 //! rating of the history wins for `csat_score`.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,20 +16,21 @@ use datafusion::arrow::array::{
     TimestampMicrosecondBuilder, UInt64Array,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{DataFusionError, HashMap};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::history::{Event, Facts, Replay};
 use crate::tables::{ActorRole, Status, Vocabulary, TICKETS};
 
 use super::buckets::Buckets;
-use super::derive::DERIVED_FILE;
-use super::reconcile::{Run, WRITE_ROW_GROUP};
-use super::stage::{with_lines, STAGED, STAGED_ATTRIBUTES};
-use super::{io, query, IngestError};
+use super::reconcile::{PartWriter, Run};
+use super::snapshots::{assemble, input_schema};
+use super::stage::{STAGED, STAGED_ATTRIBUTES};
+use super::{query, IngestError};
+
+/// What a derived row names as its file in quarantine and plans.
+const DERIVED_FILE: &str = "(derived from ticket_events)";
 
 /// The attributes an event row may carry, in the order of the derived columns that take them
 /// plainly (the run's latest value, or the stored one).
@@ -50,12 +50,12 @@ const STORED: [&str; 10] = [
     "csat_score",
 ];
 
-fn arrow(e: ArrowError) -> IngestError {
+pub(super) fn arrow(e: ArrowError) -> IngestError {
     query("deriving tickets")(DataFusionError::from(e))
 }
 
 /// A column of a bucket as text (or `Int64`), by name.
-fn text(batch: &RecordBatch, name: &str) -> Result<StringArray, IngestError> {
+pub(super) fn text(batch: &RecordBatch, name: &str) -> Result<StringArray, IngestError> {
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| arrow(ArrowError::SchemaError(format!("no column {name}"))))?;
@@ -65,7 +65,7 @@ fn text(batch: &RecordBatch, name: &str) -> Result<StringArray, IngestError> {
         .clone())
 }
 
-fn int(batch: &RecordBatch, name: &str) -> Result<Int64Array, IngestError> {
+pub(super) fn int(batch: &RecordBatch, name: &str) -> Result<Int64Array, IngestError> {
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| arrow(ArrowError::SchemaError(format!("no column {name}"))))?;
@@ -75,16 +75,16 @@ fn int(batch: &RecordBatch, name: &str) -> Result<Int64Array, IngestError> {
         .clone())
 }
 
-fn get(a: &StringArray, i: usize) -> Option<&str> {
+pub(super) fn get(a: &StringArray, i: usize) -> Option<&str> {
     a.is_valid(i).then(|| a.value(i))
 }
 
-fn get_int(a: &Int64Array, i: usize) -> Option<i64> {
+pub(super) fn get_int(a: &Int64Array, i: usize) -> Option<i64> {
     a.is_valid(i).then(|| a.value(i))
 }
 
 /// A bucket's rows by ticket key (`ticket_id`, `source_system`).
-fn by_ticket(batch: &RecordBatch) -> Result<(StringArray, StringArray), IngestError> {
+pub(super) fn by_ticket(batch: &RecordBatch) -> Result<(StringArray, StringArray), IngestError> {
     Ok((text(batch, "ticket_id")?, text(batch, "source_system")?))
 }
 
@@ -151,21 +151,6 @@ struct Latest {
     rows: [Option<usize>; 7],
 }
 
-/// The schema of the derived rows: the columns of `tickets`, `_file`, `_line` and `_s`.
-fn derived_schema() -> SchemaRef {
-    let mut fields: Vec<_> = with_lines(&TICKETS.schema())
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.push(datafusion::arrow::datatypes::Field::new(
-        "_s",
-        DataType::Int64,
-        true,
-    ));
-    Arc::new(Schema::new(fields))
-}
-
 impl Run<'_> {
     /// Derive the tickets of the staged events (`staged`, `staged_attributes`) from the stored
     /// events `events_now` and tickets `stored_tickets` into Parquet files in `dir`. Returns
@@ -198,9 +183,8 @@ impl Run<'_> {
         )
         .await?;
 
-        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-        let schema = derived_schema();
-        let mut writer: Option<ArrowWriter<File>> = None;
+        let schema = input_schema(&TICKETS);
+        let mut out = None;
         for b in 0..touched.len() {
             let (events, attributes, stored) =
                 (events.take(b)?, attributes.take(b)?, stored.take(b)?);
@@ -217,29 +201,12 @@ impl Run<'_> {
                 stored.as_ref(),
                 &schema,
             )?;
-            if batch.num_rows() == 0 {
-                continue;
+            if batch.num_rows() > 0 {
+                PartWriter::open(&mut out, dir, Arc::clone(&schema))?.write(&batch)?;
             }
-            let writer = match &mut writer {
-                Some(writer) => writer,
-                None => {
-                    let path = dir.join("part-00000.parquet");
-                    let file = File::create(&path)
-                        .map_err(io(format!("cannot create {}", path.display())))?;
-                    let props = WriterProperties::builder()
-                        .set_max_row_group_row_count(Some(WRITE_ROW_GROUP))
-                        .set_dictionary_enabled(false)
-                        .build();
-                    writer.insert(
-                        ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
-                            .map_err(|e| arrow(e.into()))?,
-                    )
-                }
-            };
-            writer.write(&batch).map_err(|e| arrow(e.into()))?;
         }
-        if let Some(writer) = writer {
-            writer.close().map_err(|e| arrow(e.into()))?;
+        if let Some(out) = out {
+            out.finish()?;
         }
         let _ = std::fs::remove_dir_all(self.stage.dir.join("buckets_derive"));
         Ok(schema)
@@ -422,18 +389,5 @@ fn derive_bucket(
     );
     by_name.insert("_line", Arc::new(UInt64Array::from(vec![0u64; rows])));
     by_name.insert("_s", Arc::new(Int64Array::new_null(rows)));
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let column = by_name.remove(f.name().as_str()).ok_or_else(|| {
-                arrow(ArrowError::SchemaError(format!(
-                    "no derived column {}",
-                    f.name()
-                )))
-            })?;
-            cast(&column, f.data_type()).map_err(arrow)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(arrow)
+    assemble(schema, by_name)
 }
