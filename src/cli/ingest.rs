@@ -48,8 +48,8 @@ pub struct IngestArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     chunk_rows: u64,
-    /// Memory (MiB) the SQL steps (events and milestones from snapshots) may use before they
-    /// spill to disk (at least 64).
+    /// Memory (MiB) the run's SQL (reading stored tables, Delta writes and merges) may use
+    /// before it spills to disk (at least 64).
     #[arg(
         long,
         env = "KPI_INGEST_MEMORY_MB",

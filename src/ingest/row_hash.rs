@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
-use datafusion::arrow::compute::cast_with_options;
+use datafusion::arrow::compute::{cast_with_options, concat};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::format::DEFAULT_CAST_OPTIONS;
 use datafusion::common::Result;
@@ -49,6 +49,30 @@ pub fn hashes(columns: &[ArrayRef], rows: usize) -> Result<StringArray> {
         out.append_value(&hex);
     }
     Ok(out.finish())
+}
+
+/// [`hashes`] on `threads` threads, each hashing a slice of the rows.
+pub fn hashes_on(columns: &[ArrayRef], rows: usize, threads: usize) -> Result<StringArray> {
+    let part = rows.div_ceil(threads.max(1)).max(1);
+    if part >= rows {
+        return hashes(columns, rows);
+    }
+    let parts = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..rows)
+            .step_by(part)
+            .map(|start| {
+                let len = part.min(rows - start);
+                let slices: Vec<ArrayRef> = columns.iter().map(|c| c.slice(start, len)).collect();
+                scope.spawn(move || hashes(&slices, len))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("hashing does not panic"))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let parts: Vec<&dyn Array> = parts.iter().map(|p| p as &dyn Array).collect();
+    Ok(concat(&parts)?.as_string::<i32>().clone())
 }
 
 #[cfg(test)]
@@ -103,6 +127,10 @@ mod tests {
             cast_with_options(batches[0].column(0), &DataType::Utf8, &DEFAULT_CAST_OPTIONS)
                 .unwrap();
         assert_eq!(&hashes(&columns, 5).unwrap(), expected.as_string::<i32>());
+        assert_eq!(
+            hashes_on(&columns, 5, 2).unwrap(),
+            hashes(&columns, 5).unwrap()
+        );
         let one = hashes(&columns[..1], 5).unwrap();
         assert_eq!(
             one.value(0),

@@ -167,11 +167,10 @@ pub struct Options {
     /// What the run does with its result.
     pub commit: Commit,
     /// Rows a bucket of keys holds, about: a step holds one bucket of its input and of the
-    /// stored table in memory at once (and its SQL steps read their inputs once per chunk).
+    /// stored table in memory at once.
     pub chunk_rows: u64,
-    /// The memory (MiB) a chunk's SQL may reserve; sorts beyond it spill to the staging folder.
-    /// With the default, 1M generated tickets ingest in every shape with a peak of 1.3–1.7 GB
-    /// (BENCHMARKS.md).
+    /// The memory (MiB) the run's SQL (reading stored tables, Delta writes and merges) may
+    /// reserve; beyond it, it spills to the staging folder.
     pub memory_mb: usize,
     /// Files, or byte ranges of large files, read at once. The tables and the quarantine do not
     /// depend on it.

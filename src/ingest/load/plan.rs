@@ -25,7 +25,7 @@ use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder,
     UInt32Array,
 };
-use datafusion::arrow::compute::{cast, concat, take};
+use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -129,29 +129,8 @@ impl Hashes {
             .iter()
             .map(|c| take(c, &indices, None))
             .collect::<Result<Vec<_>, _>>()?;
-        let n = rows.len();
-        let part = n.div_ceil(threads.max(1)).max(1);
-        let parts = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .step_by(part)
-                .map(|start| {
-                    let len = part.min(n - start);
-                    let slices: Vec<ArrayRef> = taken.iter().map(|c| c.slice(start, len)).collect();
-                    scope.spawn(move || row_hash::hashes(&slices, len))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("hashing does not panic"))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(|e| ArrowError::ComputeError(e.to_string()))?;
-        let parts: Vec<&dyn Array> = parts.iter().map(|p| p as &dyn Array).collect();
-        let hashes = if parts.is_empty() {
-            StringArray::from(Vec::<&str>::new())
-        } else {
-            concat(&parts)?.as_string::<i32>().clone()
-        };
+        let hashes = row_hash::hashes_on(&taken, rows.len(), threads)
+            .map_err(|e| ArrowError::ComputeError(e.to_string()))?;
         let mut at = vec![u32::MAX; len];
         for (i, &r) in rows.iter().enumerate() {
             at[r as usize] = i as u32;

@@ -97,7 +97,7 @@ impl Run<'_> {
             let Some(staged) = staged.take(b)? else {
                 continue;
             };
-            let batch = events_of(&staged, before.as_ref(), &schema)?;
+            let batch = events_of(&staged, before.as_ref(), &schema, self.threads)?;
             if batch.num_rows() > 0 {
                 PartWriter::open(&mut out, dir, Arc::clone(&schema))?.write(&batch)?;
             }
@@ -161,6 +161,7 @@ fn events_of(
     staged: &RecordBatch,
     before: Option<&RecordBatch>,
     schema: &SchemaRef,
+    threads: usize,
 ) -> Result<RecordBatch, IngestError> {
     let (ticket, system) = by_ticket(staged)?;
     let created = int(staged, "created_at")?;
@@ -272,7 +273,7 @@ fn events_of(
             }
         }
     }
-    e.finish(schema)
+    e.finish(schema, threads)
 }
 
 /// The columns of derived events, row by row.
@@ -319,7 +320,7 @@ impl EventColumns {
         self.line.push(line);
     }
 
-    fn finish(mut self, schema: &SchemaRef) -> Result<RecordBatch, IngestError> {
+    fn finish(mut self, schema: &SchemaRef, threads: usize) -> Result<RecordBatch, IngestError> {
         let n = self.line.len();
         let ticket: ArrayRef = Arc::new(self.ticket.finish());
         let system: ArrayRef = Arc::new(self.system.finish());
@@ -330,7 +331,7 @@ impl EventColumns {
         let value: ArrayRef = Arc::new(self.value.finish());
         let ts_id: ArrayRef = Arc::new(self.ts_id.finish());
         // The id: the same values, in the same order, as earlier versions hashed.
-        let id = row_hash::hashes(
+        let id = row_hash::hashes_on(
             &[
                 Arc::clone(&system),
                 Arc::clone(&ticket),
@@ -342,6 +343,7 @@ impl EventColumns {
                 Arc::clone(&value),
             ],
             n,
+            threads,
         )
         .map_err(|e| arrow(ArrowError::ExternalError(Box::new(e))))?;
         let mut columns: HashMap<&str, ArrayRef> = HashMap::new();
