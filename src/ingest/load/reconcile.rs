@@ -466,6 +466,25 @@ impl Contested {
     }
 }
 
+/// Write the rows `part(b)` gives for each bucket `b` of `n` into one Parquet file in `dir`.
+pub(super) fn write_parts(
+    n: usize,
+    dir: &Path,
+    schema: &SchemaRef,
+    mut part: impl FnMut(usize) -> Result<Option<RecordBatch>, IngestError>,
+) -> Result<(), IngestError> {
+    let mut out = None;
+    for b in 0..n {
+        if let Some(batch) = part(b)?.filter(|batch| batch.num_rows() > 0) {
+            PartWriter::open(&mut out, dir, Arc::clone(schema))?.write(&batch)?;
+        }
+    }
+    if let Some(out) = out {
+        out.finish()?;
+    }
+    Ok(())
+}
+
 /// A step's output (a plan, derived rows): one Parquet file of a folder, written batch by
 /// batch, created with the first row.
 pub(super) struct PartWriter {

@@ -20,11 +20,12 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{DataFusionError, HashMap};
 
+use crate::config::sources::TICKET_ATTRIBUTES;
 use crate::history::{Event, Facts, Replay};
 use crate::tables::{ActorRole, Status, Vocabulary, TICKETS};
 
 use super::buckets::Buckets;
-use super::reconcile::{PartWriter, Run};
+use super::reconcile::{write_parts, Run};
 use super::snapshots::{assemble, input_schema};
 use super::stage::{STAGED, STAGED_ATTRIBUTES};
 use super::{query, IngestError};
@@ -32,23 +33,11 @@ use super::{query, IngestError};
 /// What a derived row names as its file in quarantine and plans.
 const DERIVED_FILE: &str = "(derived from ticket_events)";
 
-/// The attributes an event row may carry, in the order of the derived columns that take them
-/// plainly (the run's latest value, or the stored one).
-const PLAIN: [&str; 5] = ["channel", "inbox", "team", "priority", "requester"];
-
-/// The columns of the stored tickets the rules read.
-const STORED: [&str; 10] = [
-    "ticket_id",
-    "source_system",
-    "updated_at",
-    "channel",
-    "inbox",
-    "team",
-    "priority",
-    "requester",
-    "assignee",
-    "csat_score",
-];
+/// The attributes an event row may carry (`TICKET_ATTRIBUTES`): the first five are taken
+/// plainly (the run's latest value, or the stored one), then `assignee` and `csat_score`.
+const PLAIN: usize = 5;
+const ASSIGNEE: usize = 5;
+const CSAT: usize = 6;
 
 pub(super) fn arrow(e: ArrowError) -> IngestError {
     query("deriving tickets")(DataFusionError::from(e))
@@ -99,7 +88,7 @@ const TIMES: [&str; 5] = [
 
 /// Rows of a bucket carrying attributes (the run's event rows, or stored tickets): the key,
 /// the instant (`ts`, or the stored `updated_at`), the file and line when they have them, and
-/// the attributes (`PLAIN`, `assignee`, `csat_score`) as text.
+/// the attributes (`TICKET_ATTRIBUTES`) as text.
 struct Rows {
     ticket: StringArray,
     system: StringArray,
@@ -132,9 +121,8 @@ impl Rows {
             } else {
                 Int64Array::from(vec![0; n])
             },
-            columns: PLAIN
+            columns: TICKET_ATTRIBUTES
                 .iter()
-                .chain(&["assignee", "csat_score"])
                 .map(|name| text(batch, name))
                 .collect::<Result<_, _>>()?,
         })
@@ -146,9 +134,9 @@ impl Rows {
 struct Latest {
     /// The latest instant of the ticket's rows.
     ts: Option<i64>,
-    /// Per attribute (`PLAIN`, then `assignee`, `csat_score`): the row holding the latest
+    /// Per attribute (`TICKET_ATTRIBUTES`): the row holding the latest
     /// non-empty value, by (instant, file, line).
-    rows: [Option<usize>; 7],
+    rows: [Option<usize>; TICKET_ATTRIBUTES.len()],
 }
 
 impl Run<'_> {
@@ -178,36 +166,30 @@ impl Run<'_> {
         let mut attributes =
             split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?;
         let mut stored = split(
-            format!("SELECT {} FROM stored_tickets", STORED.join(", ")),
+            format!(
+                "SELECT ticket_id, source_system, updated_at, {} FROM stored_tickets",
+                TICKET_ATTRIBUTES.join(", ")
+            ),
             "stored",
         )
         .await?;
 
         let schema = input_schema(&TICKETS);
-        let mut out = None;
-        for b in 0..touched.len() {
+        write_parts(touched.len(), dir, &schema, |b| {
             let (events, attributes, stored) =
                 (events.take(b)?, attributes.take(b)?, stored.take(b)?);
-            let Some(touched) = touched.take(b)? else {
-                continue;
+            let (Some(touched), Some(events)) = (touched.take(b)?, events) else {
+                return Ok(None);
             };
-            let Some(events) = events else {
-                continue;
-            };
-            let batch = derive_bucket(
+            derive_bucket(
                 &touched,
                 &events,
                 attributes.as_ref(),
                 stored.as_ref(),
                 &schema,
-            )?;
-            if batch.num_rows() > 0 {
-                PartWriter::open(&mut out, dir, Arc::clone(&schema))?.write(&batch)?;
-            }
-        }
-        if let Some(out) = out {
-            out.finish()?;
-        }
+            )
+            .map(Some)
+        })?;
         let _ = std::fs::remove_dir_all(self.stage.dir.join("buckets_derive"));
         Ok(schema)
     }
@@ -280,7 +262,7 @@ fn derive_bucket(
     let mut times: Vec<TimestampMicrosecondBuilder> = (0..TIMES.len())
         .map(|_| TimestampMicrosecondBuilder::new())
         .collect();
-    let mut plain: Vec<StringBuilder> = (0..PLAIN.len()).map(|_| StringBuilder::new()).collect();
+    let mut plain: Vec<StringBuilder> = (0..PLAIN).map(|_| StringBuilder::new()).collect();
     let mut assignee = StringBuilder::new();
     let mut status = StringBuilder::new();
     let mut reopen_count = Int64Builder::new();
@@ -348,8 +330,8 @@ fn derive_bucket(
             };
             builder.append_option(v);
         }
-        let a_assignee = run_value(PLAIN.len());
-        let s_assignee = stored_value(PLAIN.len());
+        let a_assignee = run_value(ASSIGNEE);
+        let s_assignee = stored_value(ASSIGNEE);
         let h_assignee = assigned.as_deref();
         let who = if run_wins {
             a_assignee.or(h_assignee).or(s_assignee)
@@ -363,8 +345,8 @@ fn derive_bucket(
         times[4].append_option(closed_at);
         reopen_count.append_value(i64::from(reopens));
         let rating = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok());
-        let run_csat = rating(run_value(PLAIN.len() + 1));
-        let stored_csat = rating(stored_value(PLAIN.len() + 1));
+        let run_csat = rating(run_value(CSAT));
+        let stored_csat = rating(stored_value(CSAT));
         csat.append_option(csat_score.map(i64::from).or(run_csat).or(stored_csat));
         rows += 1;
     }
@@ -376,7 +358,7 @@ fn derive_bucket(
     for (name, builder) in TIMES.iter().zip(times.iter_mut()) {
         by_name.insert(name, Arc::new(builder.finish()));
     }
-    for (name, builder) in PLAIN.iter().zip(plain.iter_mut()) {
+    for (name, builder) in TICKET_ATTRIBUTES.iter().zip(plain.iter_mut()) {
         by_name.insert(name, Arc::new(builder.finish()));
     }
     by_name.insert("assignee", Arc::new(assignee.finish()));

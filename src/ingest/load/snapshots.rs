@@ -27,7 +27,7 @@ use crate::ingest::row_hash;
 use crate::tables::{EventType, Status, Vocabulary, TICKETS, TICKET_EVENTS};
 
 use super::buckets::Buckets;
-use super::reconcile::{PartWriter, Run};
+use super::reconcile::{write_parts, Run};
 use super::replay::{arrow, by_ticket, get, get_int, int, text};
 use super::stage::{with_lines, STAGED};
 use super::IngestError;
@@ -91,20 +91,13 @@ impl Run<'_> {
         )
         .await?;
         let schema = input_schema(&TICKET_EVENTS);
-        let mut out = None;
-        for b in 0..staged.len() {
+        write_parts(staged.len(), dir, &schema, |b| {
             let before = before.take(b)?;
             let Some(staged) = staged.take(b)? else {
-                continue;
+                return Ok(None);
             };
-            let batch = events_of(&staged, before.as_ref(), &schema, self.threads)?;
-            if batch.num_rows() > 0 {
-                PartWriter::open(&mut out, dir, Arc::clone(&schema))?.write(&batch)?;
-            }
-        }
-        if let Some(out) = out {
-            out.finish()?;
-        }
+            events_of(&staged, before.as_ref(), &schema, self.threads).map(Some)
+        })?;
         let _ = std::fs::remove_dir_all(&root);
         Ok(schema)
     }
@@ -132,20 +125,13 @@ impl Run<'_> {
         )
         .await?;
         let schema = input_schema(&TICKETS);
-        let mut out = None;
-        for b in 0..staged.len() {
+        write_parts(staged.len(), dir, &schema, |b| {
             let history = history.take(b)?;
             let Some(staged) = staged.take(b)? else {
-                continue;
+                return Ok(None);
             };
-            let batch = milestones_of(&staged, history.as_ref(), &schema)?;
-            if batch.num_rows() > 0 {
-                PartWriter::open(&mut out, dir, Arc::clone(&schema))?.write(&batch)?;
-            }
-        }
-        if let Some(out) = out {
-            out.finish()?;
-        }
+            milestones_of(&staged, history.as_ref(), &schema).map(Some)
+        })?;
         let _ = std::fs::remove_dir_all(&root);
         Ok(schema)
     }
