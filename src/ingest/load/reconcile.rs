@@ -359,12 +359,7 @@ impl Run<'_> {
                     let plan = plan::inserts(&inserts, target).map_err(failed)?;
                     PartWriter::open(&mut out, plan_dir, plan.schema())?.write(&plan)?;
                 }
-                if rest.is_empty() {
-                    return Ok(None);
-                }
-                let hashes = rest.iter().map(|&i| hashes[i as usize]).collect();
-                let rest = take_record_batch(&batch, &UInt32Array::from(rest)).map_err(failed)?;
-                Ok(Some((rest, hashes)))
+                rows_of(&batch, &hashes, rest).map_err(failed)
             },
         )
         .await?;
@@ -382,12 +377,7 @@ impl Run<'_> {
                 let rest: Vec<u32> = (0..hashes.len() as u32)
                     .filter(|&i| contested.has(hashes[i as usize]))
                     .collect();
-                if rest.is_empty() {
-                    return Ok(None);
-                }
-                let hashes = rest.iter().map(|&i| hashes[i as usize]).collect();
-                let rest = take_record_batch(&batch, &UInt32Array::from(rest)).map_err(failed)?;
-                Ok(Some((rest, hashes)))
+                rows_of(&batch, &hashes, rest).map_err(failed)
             },
         )
         .await?;
@@ -425,6 +415,20 @@ impl Run<'_> {
         let _ = std::fs::remove_dir_all(&dir);
         Ok(schema)
     }
+}
+
+/// The rows `rows` of `batch`, with their key hashes (none when there are none).
+fn rows_of(
+    batch: &RecordBatch,
+    hashes: &[u64],
+    rows: Vec<u32>,
+) -> Result<Option<(RecordBatch, Vec<u64>)>, ArrowError> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let hashes = rows.iter().map(|&i| hashes[i as usize]).collect();
+    let rows = take_record_batch(batch, &UInt32Array::from(rows))?;
+    Ok(Some((rows, hashes)))
 }
 
 /// The keys (by hash) that need the full rule: those that appear more than once in the input
