@@ -43,23 +43,24 @@ pub(super) fn arrow(e: ArrowError) -> IngestError {
     query("deriving tickets")(DataFusionError::from(e))
 }
 
-/// A column of a bucket as text (or `Int64`), by name.
-pub(super) fn text(batch: &RecordBatch, name: &str) -> Result<StringArray, IngestError> {
+/// The column `name` of a bucket, cast to `to`.
+fn column_as(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef, IngestError> {
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| arrow(ArrowError::SchemaError(format!("no column {name}"))))?;
-    Ok(cast(column, &DataType::Utf8)
-        .map_err(arrow)?
+    cast(column, to).map_err(arrow)
+}
+
+/// A column of a bucket as text, by name.
+pub(super) fn text(batch: &RecordBatch, name: &str) -> Result<StringArray, IngestError> {
+    Ok(column_as(batch, name, &DataType::Utf8)?
         .as_string::<i32>()
         .clone())
 }
 
+/// A column of a bucket as `Int64` (instants as microseconds), by name.
 pub(super) fn int(batch: &RecordBatch, name: &str) -> Result<Int64Array, IngestError> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| arrow(ArrowError::SchemaError(format!("no column {name}"))))?;
-    Ok(cast(column, &DataType::Int64)
-        .map_err(arrow)?
+    Ok(column_as(batch, name, &DataType::Int64)?
         .as_primitive::<Int64Type>()
         .clone())
 }

@@ -393,15 +393,14 @@ fn milestones_of(
                 if t > at {
                     continue;
                 }
-                match Status::parse(to.value(i)) {
-                    Some(s) if s.is_resolved() => {
-                        first_resolved = Some(first_resolved.map_or(t, |f| f.min(t)));
-                        if s == Status::Closed {
-                            last_closed = Some(last_closed.map_or(t, |l| l.max(t)));
-                        }
-                    }
-                    Some(Status::Closed) => last_closed = Some(last_closed.map_or(t, |l| l.max(t))),
-                    _ => {}
+                let Some(to) = Status::parse(to.value(i)) else {
+                    continue;
+                };
+                if to.is_resolved() {
+                    first_resolved = Some(first_resolved.map_or(t, |f| f.min(t)));
+                }
+                if to == Status::Closed {
+                    last_closed = Some(last_closed.map_or(t, |l| l.max(t)));
                 }
             }
         }
