@@ -38,8 +38,8 @@ pub struct IngestArgs {
     /// Print how long each step took on standard error.
     #[arg(long)]
     timings: bool,
-    /// Rows a bucket of keys holds, about: a reconciliation step holds one bucket of the
-    /// export and of the stored table in memory at once (smaller buckets, less memory).
+    /// Rows a reconciliation step holds in memory at once, about: the buckets of keys (of the
+    /// export and of the stored table) its threads work on (smaller buckets, less memory).
     #[arg(
         long,
         env = "KPI_INGEST_CHUNK_ROWS",

@@ -206,11 +206,11 @@ impl Buckets {
     }
 
     /// The rows of bucket `b`, as one batch (none when it has no rows). The file goes once read.
-    pub(super) fn take(&mut self, b: usize) -> Result<Option<RecordBatch>, IngestError> {
-        let Some(path) = self.files.get_mut(b).and_then(Option::take) else {
+    pub(super) fn take(&self, b: usize) -> Result<Option<RecordBatch>, IngestError> {
+        let Some(path) = self.files.get(b).and_then(Option::as_ref) else {
             return Ok(None);
         };
-        let file = File::open(&path).map_err(io(format!("cannot open {}", path.display())))?;
+        let file = File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
         let reader =
             FileReader::try_new(BufReader::new(file), None).map_err(arrow("reading a bucket"))?;
         let schema = reader.schema();
@@ -219,7 +219,7 @@ impl Buckets {
             .map_err(arrow("reading a bucket"))?;
         let batch = concat_batches(&schema, &batches).map_err(arrow("reading a bucket"))?;
         drop(batches);
-        std::fs::remove_file(&path).map_err(io(format!("cannot remove {}", path.display())))?;
+        std::fs::remove_file(path).map_err(io(format!("cannot remove {}", path.display())))?;
         Ok(Some(batch))
     }
 }

@@ -5,7 +5,7 @@
 //!    and byte ranges of large files, are read by [`Options::threads`] threads (`stage`).
 //!    With `strict`, the first bad row stops the run and nothing is committed.
 //! 2. The staged rows are reconciled with the stored table (`plan`): one version per key (the
-//!    latest; see `reconcile::version_sql`), and for each the action that makes the result
+//!    latest; see `plan::versions`), and for each the action that makes the result
 //!    independent of the order in which overlapping exports arrive (insert, update, unchanged,
 //!    or a conflict: the same key and version with different content, where the version with
 //!    the greater content hash is kept and the other goes to quarantine). The input and the
@@ -22,6 +22,7 @@
 
 mod buckets;
 mod delta;
+mod parts;
 mod plan;
 mod reconcile;
 mod replay;
@@ -111,6 +112,20 @@ pub struct TableCounts {
     pub version: i64,
 }
 
+impl TableCounts {
+    /// Add the counts of `other` (another step's, or another bucket's, of the same table).
+    pub fn add(&mut self, other: &TableCounts) {
+        self.read += other.read;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.superseded += other.superseded;
+        self.quarantined += other.quarantined;
+        self.skipped += other.skipped;
+        self.derived |= other.derived;
+    }
+}
+
 /// One input file's counts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FileReport {
@@ -166,8 +181,8 @@ pub struct Options {
     pub strict: bool,
     /// What the run does with its result.
     pub commit: Commit,
-    /// Rows a bucket of keys holds, about: a step holds one bucket of its input and of the
-    /// stored table in memory at once.
+    /// Rows a step holds in memory at once, about: the rows of the buckets of keys (of its
+    /// input and of the stored table) that its threads work on.
     pub chunk_rows: u64,
     /// The memory (MiB) the run's SQL (reading stored tables, Delta writes and merges) may
     /// reserve; beyond it, it spills to the staging folder.
@@ -344,35 +359,24 @@ async fn run(
                 }
             }
             Shape::Snapshots => {
-                // The events first: they diff the first snapshot of each ticket with the
-                // stored ticket as it was before this run.
+                // The events diff the first snapshot of each ticket with the stored ticket as
+                // it was before this run; the tickets' blank milestones come from the status
+                // history, stored and derived.
                 steps.register_before("tickets_before", tickets).await?;
-                progress.step("deriving the ticket_events rows");
-                let dir = stage.dir.join(DERIVED_EVENTS);
-                let schema = steps.snapshot_events(&dir).await?;
-                register_derived(&ctx, DERIVED_EVENTS, &dir, schema).await?;
+                steps.register_before("events_before", events).await?;
+                progress.step("deriving the ticket_events and tickets rows");
+                let events_dir = stage.dir.join(DERIVED_EVENTS);
+                let (events_schema, tickets_plan, tickets_counts) =
+                    steps.snapshot_rows(&events_dir).await?;
+                register_derived(&ctx, DERIVED_EVENTS, &events_dir, events_schema).await?;
                 let sql = format!("SELECT * FROM {DERIVED_EVENTS}");
                 applied.push(steps.apply(events, &sql, Mode::Versioned).await?);
-                // Then the tickets, whose blank milestones the status history fills.
-                steps.register_after("events_now", events).await?;
-                progress.step("deriving the tickets rows");
-                let dir = stage.dir.join(DERIVED);
-                let schema = steps.snapshot_tickets(&dir).await?;
-                register_derived(&ctx, DERIVED, &dir, schema).await?;
-                let sql = format!("SELECT * FROM {DERIVED}");
-                applied.push(steps.apply(tickets, &sql, Mode::Versioned).await?);
+                applied.push(steps.commit(tickets, tickets_plan, tickets_counts).await?);
             }
         }
         for a in applied {
             versions.insert(a.table, a.version);
-            let counts = tables.entry(a.table).or_default();
-            counts.read += a.counts.read;
-            counts.inserted += a.counts.inserted;
-            counts.updated += a.counts.updated;
-            counts.unchanged += a.counts.unchanged;
-            counts.superseded += a.counts.superseded;
-            counts.quarantined += a.counts.quarantined;
-            counts.derived |= a.counts.derived;
+            tables.entry(a.table).or_default().add(&a.counts);
             conflicts.extend(a.conflicts);
         }
     } else if options.commit == Commit::Replace {

@@ -32,7 +32,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::HashMap;
 
 use crate::ingest::row_hash;
-use crate::tables::Table;
+use crate::tables::{Table, TICKETS};
 
 use super::reconcile::Mode;
 use super::TableCounts;
@@ -153,8 +153,8 @@ impl Hashes {
 /// rows (only the rows it keeps: see [`Action::planned`]); the counts go to `counts`. Hashes
 /// are computed on `threads` threads.
 ///
-/// `input` has the target's columns, `_file`, `_line`, the sequence `_s` and the version `_v`;
-/// `stored` the target's columns and `_v` of the stored rows of the bucket.
+/// `input` has the target's columns, `_file`, `_line` and the sequence `_s`; `stored` the
+/// target's columns of the stored rows of the bucket.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn plan(
     target: &Table,
@@ -202,13 +202,13 @@ pub(super) fn plan(
     )?;
     let key_rows = keys.convert_columns(&input_keys)?;
     let stored_rows = keys.convert_columns(&key_of(&stored_content))?;
-    let version = as_i64(&column(input, "_v")?)?;
+    let version = versions(target, input)?;
     let sequence = as_i64(&column(input, "_s")?)?;
     let file = cast(&column(input, "_file")?, &DataType::Utf8)?;
     let file = file.as_string::<i32>();
     let line = cast(&column(input, "_line")?, &DataType::UInt64)?;
     let line = line.as_primitive::<UInt64Type>();
-    let stored_version = as_i64(&column(stored, "_v")?)?;
+    let stored_version = versions(target, stored)?;
 
     // Latest version first, unknown last; then the latest sequence; the greatest hash; file
     // and line. The hash is compared only between rows of the same version and sequence.
@@ -244,7 +244,7 @@ pub(super) fn plan(
     // Hashes are needed only where versions do not decide: between rows of a key with the
     // same version, and between the latest row and a stored row of its version (or any stored
     // row, for derived rows). A row's version is a function of its content (see
-    // `reconcile::version_sql`), so rows of different versions differ.
+    // [`versions`]), so rows of different versions differ.
     let mut groups = Vec::new();
     let (mut hashed, mut stored_hashed) = (Vec::new(), Vec::new());
     let mut start = 0;
@@ -371,6 +371,39 @@ pub(super) fn plan(
     Ok(())
 }
 
+/// The version of each row of `batch` (with the target's columns), which decides which row of
+/// a key is the latest: a ticket's `updated_at`, or without one its latest milestone
+/// (`created_at`, `first_response_at`, `resolved_at`, `closed_at`); events have none (an event's
+/// id is its content).
+pub(super) fn versions(target: &Table, batch: &RecordBatch) -> Result<Int64Array, ArrowError> {
+    let n = batch.num_rows();
+    if target.name != TICKETS.name {
+        return Ok(Int64Array::new_null(n));
+    }
+    let updated = as_i64(&column(batch, "updated_at")?)?;
+    let milestones = [
+        "created_at",
+        "first_response_at",
+        "resolved_at",
+        "closed_at",
+    ]
+    .iter()
+    .map(|name| as_i64(&column(batch, name)?))
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..n)
+        .map(|i| {
+            if updated.is_valid(i) {
+                return Some(updated.value(i));
+            }
+            milestones
+                .iter()
+                .filter(|m| m.is_valid(i))
+                .map(|m| m.value(i))
+                .max()
+        })
+        .collect())
+}
+
 /// A version or sequence column as `Int64` (timestamps as their microseconds).
 fn as_i64(array: &ArrayRef) -> Result<Int64Array, ArrowError> {
     Ok(cast(array, &DataType::Int64)?
@@ -383,7 +416,6 @@ mod tests {
     use datafusion::arrow::array::TimestampMicrosecondArray;
 
     use super::*;
-    use crate::tables::TICKETS;
 
     /// Tickets `(key, version, team)`, with the columns a plan reads after the table's.
     fn tickets(rows: &[(&str, i64, &str)], input: bool) -> RecordBatch {
@@ -411,6 +443,11 @@ mod tests {
                     "source_system" => Arc::new(StringArray::from(vec!["s"; n])),
                     "status" => Arc::new(StringArray::from(vec!["open"; n])),
                     "created_at" => ts(),
+                    // The version.
+                    "updated_at" => Arc::new(
+                        TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                            .with_timezone_opt(Some("UTC")),
+                    ),
                     _ => new_null_array(f.data_type(), n),
                 }
             })
@@ -425,10 +462,6 @@ mod tests {
             ));
             columns.push(Arc::new(Int64Array::new_null(n)));
         }
-        fields.push(Field::new("_v", DataType::Int64, true));
-        columns.push(Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| r.1),
-        )));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
     }
 
@@ -549,8 +582,28 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_s_version_is_its_update_or_its_latest_milestone() {
+        let mut batch = tickets(&[("A", 7, "x"), ("B", 0, "x"), ("C", 0, "x")], false);
+        let mut columns = batch.columns().to_vec();
+        let at = |name: &str| batch.schema().index_of(name).unwrap();
+        let times = |values: [Option<i64>; 3]| -> ArrayRef {
+            Arc::new(
+                TimestampMicrosecondArray::from(values.to_vec()).with_timezone_opt(Some("UTC")),
+            )
+        };
+        columns[at("updated_at")] = times([Some(7), None, None]);
+        columns[at("created_at")] = times([Some(1), Some(2), None]);
+        columns[at("resolved_at")] = times([Some(9), Some(4), None]);
+        columns[at("closed_at")] = times([None, Some(3), None]);
+        batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
+        let v = versions(&TICKETS, &batch).unwrap();
+        assert_eq!(v.iter().collect::<Vec<_>>(), vec![Some(7), Some(4), None]);
+    }
+
+    #[test]
     fn a_derived_row_replaces_the_stored_one_when_they_differ() {
-        let stored = [("A", 10, "x"), ("B", 10, "x")];
+        // A is derived as it is stored (its version is part of its content).
+        let stored = [("A", 5, "x"), ("B", 10, "x")];
         let (out, counts) = run(
             &[("A", 5, "x"), ("B", 5, "y"), ("C", 5, "z")],
             &stored,

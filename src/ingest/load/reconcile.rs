@@ -3,25 +3,23 @@
 //! independent of the order in which overlapping exports arrive; then the plan's rows committed
 //! (a Delta append or MERGE), and the run's session and stored tables as SQL relations.
 
-use std::fs::File;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::DataFusionError;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::config::SourceMapping;
 use crate::tables::delta as store;
-use crate::tables::{Column, Table, TICKETS};
+use crate::tables::{Column, Table};
 
 use super::buckets::{key_hashes, Buckets};
 use super::delta::{merge, register_latest, write};
+use super::parts::{write_parts, PartWriter};
 use super::plan;
 use super::stage::{has_files, Stage};
 use super::{io, query, Commit, IngestError, Options, Progress, TableCounts};
@@ -113,7 +111,8 @@ pub(super) struct Run<'a> {
     pub(super) stage: &'a Stage,
     pub(super) mapping: &'a SourceMapping,
     pub(super) progress: &'a dyn Progress,
-    /// Rows a bucket of keys holds at most, about ([`Options::chunk_rows`]).
+    /// Rows the buckets of keys a step holds at once hold together, about
+    /// ([`Options::chunk_rows`]).
     pub(super) chunk_rows: u64,
     pub(super) commit: Commit,
     /// Threads a step may use ([`Options::threads`]).
@@ -211,10 +210,46 @@ impl Run<'_> {
         input_sql: &str,
         mode: Mode,
     ) -> Result<Applied, IngestError> {
+        let name = target.name;
+        let stored = format!("stored_{name}");
+        self.register_before(&stored, target).await?;
+        let input = format!("input_{name}");
+        register_view(self.ctx, &input, input_sql, "planning the input rows").await?;
+
+        self.progress
+            .step(&format!("reconciling {name} with the stored table"));
+        let mut counts = TableCounts {
+            derived: mode == Mode::Derived,
+            ..TableCounts::default()
+        };
+        let planned = self
+            .reconcile(
+                target,
+                &input,
+                &stored,
+                mode,
+                &self.plan_dir(target),
+                &mut counts,
+            )
+            .await?;
+        self.commit(target, planned, counts).await
+    }
+
+    /// The folder of the plan of `target`'s rows.
+    pub(super) fn plan_dir(&self, target: &Table) -> PathBuf {
+        self.stage.dir.join(format!("plan_{}", target.name))
+    }
+
+    /// Commit the plan of `target`'s rows (see [`Run::apply`]), whose counts are `counts`.
+    pub(super) async fn commit(
+        &self,
+        target: &'static Table,
+        planned: Planned,
+        counts: TableCounts,
+    ) -> Result<Applied, IngestError> {
         let Run {
             ctx,
             data_dir,
-            stage,
             mapping,
             progress,
             commit,
@@ -222,27 +257,27 @@ impl Run<'_> {
         } = *self;
         let name = target.name;
         let mut table = store::open_or_create(data_dir, target).await?;
-        let stored = format!("stored_{name}");
-        self.register_before(&stored, target).await?;
-        let input = format!("input_{name}");
-        register_view(ctx, &input, input_sql, "planning the input rows").await?;
-
-        progress.step(&format!("reconciling {name} with the stored table"));
         let plan_name = format!("plan_{name}");
-        let plan_dir = stage.dir.join(&plan_name);
-        let mut counts = TableCounts {
-            derived: mode == Mode::Derived,
-            ..TableCounts::default()
-        };
-        let schema = self
-            .reconcile(target, &input, &stored, mode, &plan_dir, &mut counts)
-            .await?;
+        let plan_dir = self.plan_dir(target);
         let _ = ctx.deregister_table(&plan_name);
-        if has_files(&plan_dir) {
-            register_parquet(ctx, &plan_name, &plan_dir).await?;
-        } else {
-            ctx.register_batch(&plan_name, RecordBatch::new_empty(schema))
-                .map_err(query("registering the plan"))?;
+        match planned {
+            // Every row is new: the input is the plan, and is not copied.
+            Planned::Inserts(input) => {
+                let sql = format!(
+                    "SELECT {}, _file, _line, CAST(NULL AS VARCHAR) AS _th, \
+                     '{}' AS _action FROM {input}",
+                    column_list(target.columns, ""),
+                    plan::Action::Insert.name()
+                );
+                register_view(ctx, &plan_name, &sql, "planning the input rows").await?;
+            }
+            Planned::Files(_) if has_files(&plan_dir) => {
+                register_parquet(ctx, &plan_name, &plan_dir).await?;
+            }
+            Planned::Files(schema) => {
+                ctx.register_batch(&plan_name, RecordBatch::new_empty(schema))
+                    .map_err(query("registering the plan"))?;
+            }
         }
         let conflicts = ctx
             .sql(&conflicts_sql(&mapping.name, target.key, &plan_name))
@@ -288,8 +323,15 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
-    /// Into how many buckets of keys to split the rows of `relations` so that no bucket of
-    /// any of them holds much more than [`Run::chunk_rows`] rows.
+    /// Into how many buckets to split `rows` rows so that the buckets a step holds at once
+    /// (one per thread) hold about [`Run::chunk_rows`] rows together.
+    pub(super) fn buckets_of(&self, rows: u64) -> u64 {
+        let per_bucket = (self.chunk_rows / self.threads.max(1) as u64).max(1);
+        rows.div_ceil(per_bucket).max(1)
+    }
+
+    /// Into how many buckets of keys to split the rows of `relations` ([`Run::buckets_of`] the
+    /// largest).
     pub(super) async fn buckets(&self, relations: &[&str]) -> Result<u64, IngestError> {
         let mut most = 0;
         for relation in relations {
@@ -303,7 +345,7 @@ impl Run<'_> {
                 .map_err(query("counting rows"))?;
             most = most.max(rows as u64);
         }
-        Ok(most.div_ceil(self.chunk_rows.max(1)).max(1))
+        Ok(self.buckets_of(most))
     }
 
     /// Weigh the rows of the relation `input` (the target's columns, `_file`, `_line`, `_s`)
@@ -313,7 +355,8 @@ impl Run<'_> {
     /// A first pass reads the keys of both: a key that appears once in the input and is not
     /// stored is an insert, written to the plan as the second pass reads it. The rows of the
     /// other keys (by a 64-bit hash of the key, so a collision only costs time) are split into
-    /// buckets of keys ([`Buckets`]) and planned bucket by bucket.
+    /// buckets of keys ([`Buckets`]) and planned bucket by bucket. When every key is an insert
+    /// the input itself is the plan, and nothing is written.
     async fn reconcile(
         &self,
         target: &'static Table,
@@ -322,7 +365,7 @@ impl Run<'_> {
         mode: Mode,
         plan_dir: &Path,
         counts: &mut TableCounts,
-    ) -> Result<SchemaRef, IngestError> {
+    ) -> Result<Planned, IngestError> {
         let name = target.name;
         let dir = self.stage.dir.join(format!("buckets_{name}"));
         let keys = target.key.join(", ");
@@ -335,16 +378,20 @@ impl Run<'_> {
             )
             .await?,
         );
-        let buckets = contested.rows.div_ceil(self.chunk_rows.max(1)).max(1);
+        if contested.hashes.is_empty() {
+            counts.read += contested.input_rows;
+            counts.inserted += contested.input_rows;
+            return Ok(Planned::Inserts(input.to_string()));
+        }
+        let buckets = self.buckets_of(contested.rows);
 
         let failed = |e: ArrowError| query("reconciling")(DataFusionError::from(e));
         let mut out: Option<PartWriter> = None;
-        let mut rows = Buckets::split_routed(
+        let rows = Buckets::split_routed(
             self.ctx,
             &format!(
-                "SELECT {}, _file, _line, _s, {} AS _v FROM {input}",
+                "SELECT {}, _file, _line, _s FROM {input}",
                 column_list(target.columns, ""),
-                version_sql(name, ""),
             ),
             target.key,
             buckets,
@@ -358,19 +405,16 @@ impl Run<'_> {
                     counts.read += inserts.num_rows() as u64;
                     counts.inserted += inserts.num_rows() as u64;
                     let plan = plan::inserts(&inserts, target).map_err(failed)?;
-                    PartWriter::open(&mut out, plan_dir, plan.schema())?.write(&plan)?;
+                    PartWriter::open(&mut out, plan_dir, "part-inserts.parquet", plan.schema())?
+                        .write(&plan)?;
                 }
                 rows_of(&batch, &hashes, rest).map_err(failed)
             },
         )
         .await?;
-        let mut kept = Buckets::split_routed(
+        let kept = Buckets::split_routed(
             self.ctx,
-            &format!(
-                "SELECT {}, {} AS _v FROM {stored} t",
-                column_list(target.columns, "t."),
-                version_sql(name, "t."),
-            ),
+            &format!("SELECT {} FROM {stored}", column_list(target.columns, ""),),
             target.key,
             buckets,
             &dir.join("stored"),
@@ -382,40 +426,58 @@ impl Run<'_> {
             },
         )
         .await?;
-        let schema = plan::plan_schema(&rows.schema, target).map_err(failed)?;
-        for b in 0..rows.len() {
-            let stored = kept.take(b)?;
-            let Some(input) = rows.take(b)? else {
-                continue;
-            };
-            let stored = stored.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&kept.schema)));
-            let mut result = Ok(());
-            plan::plan(
-                target,
-                &input,
-                &stored,
-                mode,
-                WRITE_ROW_GROUP,
-                self.threads,
-                counts,
-                |batch| {
-                    result = PartWriter::open(&mut out, plan_dir, batch.schema())
-                        .and_then(|w| w.write(&batch));
-                    result
-                        .as_ref()
-                        .map_err(|e| ArrowError::ExternalError(e.to_string().into()))?;
-                    Ok(())
-                },
-            )
-            .map_err(failed)?;
-            result?;
-        }
         if let Some(out) = out {
             out.finish()?;
         }
+        let schema = plan::plan_schema(&rows.schema, target).map_err(failed)?;
+        let planned = Mutex::new(TableCounts::default());
+        write_parts(
+            rows.len(),
+            self.threads,
+            "part-contested.parquet",
+            [(plan_dir, &schema)],
+            |b, threads| {
+                let stored = kept.take(b)?;
+                let Some(input) = rows.take(b)? else {
+                    return Ok([Vec::new()]);
+                };
+                let stored =
+                    stored.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&kept.schema)));
+                let (mut bucket_counts, mut batches) = (TableCounts::default(), Vec::new());
+                plan::plan(
+                    target,
+                    &input,
+                    &stored,
+                    mode,
+                    WRITE_ROW_GROUP,
+                    threads,
+                    &mut bucket_counts,
+                    |batch| {
+                        batches.push(batch);
+                        Ok(())
+                    },
+                )
+                .map_err(failed)?;
+                planned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&bucket_counts);
+                Ok([batches])
+            },
+        )?;
+        counts.add(&planned.into_inner().unwrap_or_else(|e| e.into_inner()));
         let _ = std::fs::remove_dir_all(&dir);
-        Ok(schema)
+        Ok(Planned::Files(schema))
     }
+}
+
+/// Where a reconciliation's plan is.
+pub(super) enum Planned {
+    /// In files of the plan's folder ([`Run::plan_dir`]; none when it has no rows), with this
+    /// schema.
+    Files(SchemaRef),
+    /// Nowhere: every row of the input relation named is an insert.
+    Inserts(String),
 }
 
 /// The rows `rows` of `batch`, with their key hashes (none when there are none).
@@ -439,6 +501,8 @@ struct Contested {
     hashes: Vec<u64>,
     /// The input and stored rows of those keys, the larger of the two counts.
     rows: u64,
+    /// The rows of the input.
+    input_rows: u64,
 }
 
 impl Contested {
@@ -463,72 +527,15 @@ impl Contested {
         let has = |h: &u64| hashes.binary_search(h).is_ok();
         let rows = (input.iter().filter(|h| has(h)).count() as u64)
             .max(stored.iter().filter(|h| has(h)).count() as u64);
-        Contested { hashes, rows }
+        Contested {
+            hashes,
+            rows,
+            input_rows: input.len() as u64,
+        }
     }
 
     fn has(&self, hash: u64) -> bool {
         !self.hashes.is_empty() && self.hashes.binary_search(&hash).is_ok()
-    }
-}
-
-/// Write the rows `part(b)` gives for each bucket `b` of `n` into one Parquet file in `dir`.
-pub(super) fn write_parts(
-    n: usize,
-    dir: &Path,
-    schema: &SchemaRef,
-    mut part: impl FnMut(usize) -> Result<Option<RecordBatch>, IngestError>,
-) -> Result<(), IngestError> {
-    let mut out = None;
-    for b in 0..n {
-        if let Some(batch) = part(b)?.filter(|batch| batch.num_rows() > 0) {
-            PartWriter::open(&mut out, dir, Arc::clone(schema))?.write(&batch)?;
-        }
-    }
-    if let Some(out) = out {
-        out.finish()?;
-    }
-    Ok(())
-}
-
-/// A step's output (a plan, derived rows): one Parquet file of a folder, written batch by
-/// batch, created with the first row.
-pub(super) struct PartWriter {
-    writer: ArrowWriter<File>,
-}
-
-impl PartWriter {
-    pub(super) fn open<'a>(
-        out: &'a mut Option<PartWriter>,
-        dir: &Path,
-        schema: SchemaRef,
-    ) -> Result<&'a mut PartWriter, IngestError> {
-        if let Some(writer) = out {
-            return Ok(writer);
-        }
-        let failed = |e: DataFusionError| query("writing a step's rows")(e);
-        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-        let path = dir.join("part-00000.parquet");
-        let file = File::create(&path).map_err(io(format!("cannot create {}", path.display())))?;
-        let props = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(WRITE_ROW_GROUP))
-            .set_dictionary_enabled(false)
-            .build();
-        let writer =
-            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| failed(e.into()))?;
-        Ok(out.insert(PartWriter { writer }))
-    }
-
-    pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<(), IngestError> {
-        self.writer
-            .write(batch)
-            .map_err(|e| query("writing a step's rows")(e.into()))
-    }
-
-    pub(super) fn finish(self) -> Result<(), IngestError> {
-        self.writer
-            .close()
-            .map(|_| ())
-            .map_err(|e| query("writing a step's rows")(e.into()))
     }
 }
 
@@ -539,20 +546,6 @@ pub(super) fn column_list(columns: &[Column], alias: &str) -> String {
         .map(|c| format!("{alias}{}", c.name))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The version of a row, which decides which of two rows with the same key is the later one:
-/// a ticket's `updated_at`, or when the export has none the latest of its milestones (a later
-/// export of a ticket knows of later milestones). Events have no versions.
-pub(super) fn version_sql(table: &str, alias: &str) -> String {
-    if table == TICKETS.name {
-        format!(
-            "coalesce({alias}updated_at, greatest({alias}created_at, {alias}first_response_at, \
-             {alias}resolved_at, {alias}closed_at))"
-        )
-    } else {
-        "CAST(NULL AS TIMESTAMP)".to_string()
-    }
 }
 
 /// Quarantine rows for the conflicts of a plan: the losing input rows, and the stored rows
@@ -590,7 +583,7 @@ mod tests {
         assert_eq!(c.hashes, vec![5, 9]);
         assert!(c.has(5) && c.has(9) && !c.has(1) && !c.has(2));
         // Input rows 5, 5, 9; stored rows 9, 9.
-        assert_eq!(c.rows, 3);
+        assert_eq!((c.rows, c.input_rows), (3, 6));
         let none = Contested::of(vec![1, 2, 3], Vec::new());
         assert!(!none.has(1) && none.rows == 0);
     }

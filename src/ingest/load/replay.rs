@@ -25,7 +25,8 @@ use crate::history::{Event, Facts, Replay};
 use crate::tables::{ActorRole, Status, Vocabulary, TICKETS};
 
 use super::buckets::Buckets;
-use super::reconcile::{write_parts, Run};
+use super::parts::write_parts;
+use super::reconcile::Run;
 use super::snapshots::{assemble, input_schema};
 use super::stage::{STAGED, STAGED_ATTRIBUTES};
 use super::{query, IngestError};
@@ -152,21 +153,20 @@ impl Run<'_> {
             let dir = self.stage.dir.join("buckets_derive").join(name);
             async move { Buckets::split(self.ctx, &sql, TICKETS.key, buckets, &dir).await }
         };
-        let mut touched = split(
+        let touched = split(
             format!("SELECT DISTINCT ticket_id, source_system FROM {STAGED}"),
             "touched",
         )
         .await?;
-        let mut events = split(
+        let events = split(
             "SELECT ticket_id, source_system, ts, event_id, event_type, actor_role, to_status, \
              value FROM events_now"
                 .to_string(),
             "events",
         )
         .await?;
-        let mut attributes =
-            split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?;
-        let mut stored = split(
+        let attributes = split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?;
+        let stored = split(
             format!(
                 "SELECT ticket_id, source_system, updated_at, {} FROM stored_tickets",
                 TICKET_ATTRIBUTES.join(", ")
@@ -176,21 +176,27 @@ impl Run<'_> {
         .await?;
 
         let schema = input_schema(&TICKETS);
-        write_parts(touched.len(), dir, &schema, |b| {
-            let (events, attributes, stored) =
-                (events.take(b)?, attributes.take(b)?, stored.take(b)?);
-            let (Some(touched), Some(events)) = (touched.take(b)?, events) else {
-                return Ok(None);
-            };
-            derive_bucket(
-                &touched,
-                &events,
-                attributes.as_ref(),
-                stored.as_ref(),
-                &schema,
-            )
-            .map(Some)
-        })?;
+        write_parts(
+            touched.len(),
+            self.threads,
+            "part-derived.parquet",
+            [(dir, &schema)],
+            |b, _| {
+                let (events, attributes, stored) =
+                    (events.take(b)?, attributes.take(b)?, stored.take(b)?);
+                let (Some(touched), Some(events)) = (touched.take(b)?, events) else {
+                    return Ok([Vec::new()]);
+                };
+                let derived = derive_bucket(
+                    &touched,
+                    &events,
+                    attributes.as_ref(),
+                    stored.as_ref(),
+                    &schema,
+                )?;
+                Ok([vec![derived]])
+            },
+        )?;
         let _ = std::fs::remove_dir_all(self.stage.dir.join("buckets_derive"));
         Ok(schema)
     }

@@ -11,7 +11,7 @@
 //!   `closed`. A snapshot's own value wins.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
@@ -27,10 +27,12 @@ use crate::ingest::row_hash;
 use crate::tables::{EventType, Status, Vocabulary, TICKETS, TICKET_EVENTS};
 
 use super::buckets::Buckets;
-use super::reconcile::{write_parts, Run};
+use super::parts::write_parts;
+use super::plan;
+use super::reconcile::{column_list, Mode, Planned, Run, WRITE_ROW_GROUP};
 use super::replay::{arrow, by_ticket, get, get_int, int, text};
 use super::stage::{with_lines, STAGED};
-use super::IngestError;
+use super::{IngestError, TableCounts};
 
 /// `table`'s columns with `_file`, `_line` and `_s` (the rows a reconciliation reads).
 pub(super) fn input_schema(table: &crate::tables::Table) -> SchemaRef {
@@ -65,75 +67,88 @@ pub(super) fn assemble(
 }
 
 impl Run<'_> {
-    /// Derive the events of the staged snapshots (`staged`), the first snapshot of each ticket
-    /// diffed with `tickets_before`, into Parquet files in `dir`. Returns their schema.
-    pub(super) async fn snapshot_events(&self, dir: &Path) -> Result<SchemaRef, IngestError> {
-        let buckets = self.buckets(&[STAGED, "tickets_before"]).await?;
-        let root = self.stage.dir.join("buckets_snapshot_events");
-        let mut staged = Buckets::split(
-            self.ctx,
-            &format!(
-                "SELECT ticket_id, source_system, created_at, updated_at, status, assignee, \
-                 priority, _seq, _actor, _file, _line FROM {STAGED}"
+    /// Derive from the staged snapshots (`staged`) their events, into Parquet files in
+    /// `events_dir`, and themselves as tickets with their blank milestones filled, reconciled
+    /// with the stored tickets into the plan of `tickets`, bucket by bucket of tickets: the
+    /// first snapshot of each ticket diffed with `tickets_before`, the milestones from the
+    /// status changes of `events_before` and of the events just derived (the events the table
+    /// holds once they are committed). Returns the schema of the events, and the tickets' plan
+    /// and counts.
+    pub(super) async fn snapshot_rows(
+        &self,
+        events_dir: &Path,
+    ) -> Result<(SchemaRef, Planned, TableCounts), IngestError> {
+        let buckets = self
+            .buckets(&[STAGED, "tickets_before", "events_before"])
+            .await?;
+        let root = self.stage.dir.join("buckets_snapshots");
+        let split = |sql: String, name: &'static str| {
+            let dir = root.join(name);
+            async move { Buckets::split(self.ctx, &sql, TICKETS.key, buckets, &dir).await }
+        };
+        let staged = split(format!("SELECT * FROM {STAGED}"), "staged").await?;
+        let stored = split(
+            format!(
+                "SELECT {} FROM tickets_before",
+                column_list(TICKETS.columns, "")
             ),
-            TICKETS.key,
-            buckets,
-            &root.join("staged"),
+            "before",
         )
         .await?;
-        let mut before = Buckets::split(
-            self.ctx,
-            "SELECT ticket_id, source_system, updated_at, status, assignee, priority \
-             FROM tickets_before",
-            TICKETS.key,
-            buckets,
-            &root.join("before"),
+        let history = split(
+            "SELECT ticket_id, source_system, ts, to_status FROM events_before \
+             WHERE to_status IS NOT NULL"
+                .to_string(),
+            "history",
         )
         .await?;
-        let schema = input_schema(&TICKET_EVENTS);
-        write_parts(staged.len(), dir, &schema, |b| {
-            let before = before.take(b)?;
-            let Some(staged) = staged.take(b)? else {
-                return Ok(None);
-            };
-            events_of(&staged, before.as_ref(), &schema, self.threads).map(Some)
-        })?;
+        let (events_schema, tickets_schema) =
+            (input_schema(&TICKET_EVENTS), input_schema(&TICKETS));
+        let plan_schema = plan::plan_schema(&tickets_schema, &TICKETS).map_err(arrow)?;
+        let counts = Mutex::new(TableCounts::default());
+        write_parts(
+            staged.len(),
+            self.threads,
+            "part-derived.parquet",
+            [
+                (events_dir, &events_schema),
+                (&self.plan_dir(&TICKETS), &plan_schema),
+            ],
+            |b, threads| {
+                let (before, history) = (stored.take(b)?, history.take(b)?);
+                let Some(staged) = staged.take(b)? else {
+                    return Ok([Vec::new(), Vec::new()]);
+                };
+                let events = events_of(&staged, before.as_ref(), &events_schema, threads)?;
+                let histories: Vec<&RecordBatch> = history.iter().chain([&events]).collect();
+                let tickets = milestones_of(&staged, &histories, &tickets_schema)?;
+                let before =
+                    before.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&stored.schema)));
+                let (mut bucket_counts, mut planned) = (TableCounts::default(), Vec::new());
+                plan::plan(
+                    &TICKETS,
+                    &tickets,
+                    &before,
+                    Mode::Versioned,
+                    WRITE_ROW_GROUP,
+                    threads,
+                    &mut bucket_counts,
+                    |batch| {
+                        planned.push(batch);
+                        Ok(())
+                    },
+                )
+                .map_err(arrow)?;
+                counts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&bucket_counts);
+                Ok([vec![events], planned])
+            },
+        )?;
         let _ = std::fs::remove_dir_all(&root);
-        Ok(schema)
-    }
-
-    /// The staged snapshots as tickets, their blank milestones filled from the status history
-    /// of `events_now`, into Parquet files in `dir`. Returns their schema.
-    pub(super) async fn snapshot_tickets(&self, dir: &Path) -> Result<SchemaRef, IngestError> {
-        let buckets = self.buckets(&[STAGED, "events_now"]).await?;
-        let root = self.stage.dir.join("buckets_snapshot_tickets");
-        let mut staged = Buckets::split(
-            self.ctx,
-            &format!("SELECT * FROM {STAGED}"),
-            TICKETS.key,
-            buckets,
-            &root.join("staged"),
-        )
-        .await?;
-        let mut history = Buckets::split(
-            self.ctx,
-            "SELECT ticket_id, source_system, ts, to_status FROM events_now \
-             WHERE to_status IS NOT NULL",
-            TICKETS.key,
-            buckets,
-            &root.join("history"),
-        )
-        .await?;
-        let schema = input_schema(&TICKETS);
-        write_parts(staged.len(), dir, &schema, |b| {
-            let history = history.take(b)?;
-            let Some(staged) = staged.take(b)? else {
-                return Ok(None);
-            };
-            milestones_of(&staged, history.as_ref(), &schema).map(Some)
-        })?;
-        let _ = std::fs::remove_dir_all(&root);
-        Ok(schema)
+        let counts = counts.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok((events_schema, Planned::Files(plan_schema), counts))
     }
 }
 
@@ -351,24 +366,29 @@ impl EventColumns {
     }
 }
 
-/// One bucket of snapshots as tickets with their blank milestones filled from `history`
-/// (`ticket_id`, `source_system`, `ts`, `to_status` of the status changes).
+/// One bucket of snapshots as tickets with their blank milestones filled from `histories`
+/// (`ticket_id`, `source_system`, `ts`, `to_status` of status changes; rows without an instant
+/// or a status are not changes).
 fn milestones_of(
     staged: &RecordBatch,
-    history: Option<&RecordBatch>,
+    histories: &[&RecordBatch],
     schema: &SchemaRef,
 ) -> Result<RecordBatch, IngestError> {
     let n = staged.num_rows();
-    // Each ticket's status changes.
-    let changes = history.filter(|h| h.num_rows() > 0);
-    let change_columns = match changes {
-        Some(h) => Some((by_ticket(h)?, int(h, "ts")?, text(h, "to_status")?)),
-        None => None,
-    };
-    let mut by_key: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    if let Some(((t, s), _, _)) = &change_columns {
+    // Each ticket's status changes: (instant, status).
+    let columns = histories
+        .iter()
+        .map(|h| Ok((by_ticket(h)?, int(h, "ts")?, text(h, "to_status")?)))
+        .collect::<Result<Vec<_>, IngestError>>()?;
+    let mut changes: HashMap<(&str, &str), Vec<(i64, Status)>> = HashMap::new();
+    for ((t, s), ts, to) in &columns {
         for i in 0..t.len() {
-            by_key.entry((t.value(i), s.value(i))).or_default().push(i);
+            if let (Some(at), Some(status)) = (get_int(ts, i), get(to, i).and_then(Status::parse)) {
+                changes
+                    .entry((t.value(i), s.value(i)))
+                    .or_default()
+                    .push((at, status));
+            }
         }
     }
 
@@ -383,19 +403,14 @@ fn milestones_of(
         let is_closed = get(&status, r) == Some(Status::Closed.as_str());
         let (mut first_resolved, mut last_closed) = (None::<i64>, None::<i64>);
         let blank = resolved.is_null(r) || (closed.is_null(r) && is_closed);
-        if let (true, Some(at), Some((_, ts, to))) = (blank, get_int(&updated, r), &change_columns)
-        {
-            for &i in by_key
+        if let (true, Some(at)) = (blank, get_int(&updated, r)) {
+            for &(t, to) in changes
                 .get(&(ticket.value(r), system.value(r)))
                 .map_or(&[][..], Vec::as_slice)
             {
-                let t = ts.value(i);
                 if t > at {
                     continue;
                 }
-                let Some(to) = Status::parse(to.value(i)) else {
-                    continue;
-                };
                 if to.is_resolved() {
                     first_resolved = Some(first_resolved.map_or(t, |f| f.min(t)));
                 }
