@@ -22,10 +22,10 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder,
-    UInt32Array,
+    make_comparator, new_null_array, Array, ArrayRef, AsArray, Int64Array, RecordBatch,
+    StringArray, StringBuilder, UInt32Array,
 };
-use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::compute::{cast, take, SortOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -238,6 +238,13 @@ pub(super) fn plan(
             .then_with(|| latest(&sequence, a, b))
             .then_with(|| by_place(a, b))
     });
+    // Whether input row `r` and stored row `t` have the same content, value by value.
+    let comparators = content
+        .iter()
+        .zip(&stored_content)
+        .map(|(a, b)| make_comparator(a.as_ref(), b.as_ref(), SortOptions::default()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let same_content = |r: usize, t: usize| comparators.iter().all(|c| c(r, t) == Ordering::Equal);
     let stored_at: HashMap<_, usize> = (0..stored.num_rows())
         .map(|i| (stored_rows.row(i), i))
         .collect();
@@ -264,18 +271,26 @@ pub(super) fn plan(
             }
         }
         let at = stored_at.get(&key).copied();
+        let mut as_stored = false;
         if let Some(t) = at {
             if mode == Mode::Derived || same(&version, top, &stored_version, t) {
                 // The top row's version ties with the stored one's: so do the rows sharing
-                // its version, any of which may win.
-                let tied = group
+                // its version, any of which may win. When it alone has it and it is the
+                // stored row as it is (an export read again), no hash decides anything.
+                let tied: Vec<u32> = group
                     .iter()
-                    .take_while(|&&r| same(&version, r as usize, &version, top));
-                hashed.extend(tied);
-                stored_hashed.push(t as u32);
+                    .copied()
+                    .take_while(|&r| same(&version, r as usize, &version, top))
+                    .collect();
+                if tied.len() == 1 && same_content(top, t) {
+                    as_stored = true;
+                } else {
+                    hashed.extend(tied);
+                    stored_hashed.push(t as u32);
+                }
             }
         }
-        groups.push((start, end, at, ties));
+        groups.push((start, end, at, ties, as_stored));
         start = end;
     }
     let hash = Hashes::of(&content, rows, hashed, threads)?;
@@ -283,7 +298,7 @@ pub(super) fn plan(
 
     let mut actions = vec![Action::Unchanged; rows];
     let mut against: Vec<Option<&str>> = vec![None; rows];
-    for (start, end, at, ties) in groups {
+    for (start, end, at, ties, as_stored) in groups {
         let group = &mut sorted[start..end];
         if ties {
             group.sort_unstable_by(|&a, &b| {
@@ -297,6 +312,7 @@ pub(super) fn plan(
         let w = group[0] as usize;
         actions[w] = match at {
             None => Action::Insert,
+            Some(_) if as_stored => Action::Unchanged,
             Some(t) if stored_hash.has(t) => {
                 let (h, th) = (hash.get(w), stored_hash.get(t));
                 against[w] = Some(th);
