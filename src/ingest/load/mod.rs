@@ -9,10 +9,12 @@
 //!    independent of the order in which overlapping exports arrive (insert, update, unchanged,
 //!    or a conflict: the same key and version with different content, where the version with
 //!    the greater content hash is kept and the other goes to quarantine). The input and the
-//!    stored table are split by key into buckets in one pass each (`buckets`), so memory is
-//!    bounded by a bucket ([`Options::chunk_rows`]) rather than by the export or the table.
-//!    Tickets derived from events are replayed by the history rules (`replay`); events and
-//!    milestones derived from snapshots are diffed and filled in the same way (`snapshots`).
+//!    stored table are split by key into buckets in one pass each (`buckets`), worked on by
+//!    every thread at once (`parts`), so memory is bounded by the buckets in hand
+//!    ([`Options::chunk_rows`]) rather than by the export or the table; an input of new keys
+//!    only is its own plan. Tickets derived from events are replayed by the history rules
+//!    (`replay`); events and milestones derived from snapshots are diffed and filled, and the
+//!    tickets reconciled, in one pass over the same buckets (`snapshots`).
 //! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
 //!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
 //!    does not repeat them).

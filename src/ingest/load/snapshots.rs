@@ -8,7 +8,11 @@
 //! - **tickets**: each snapshot with a blank `resolved_at` (and a blank `closed_at` when it is
 //!   closed) filled from the ticket's status history up to the snapshot's update, the stored
 //!   events and this run's: the first entry into a resolved status, the last entry into
-//!   `closed`. A snapshot's own value wins.
+//!   `closed`. A snapshot's own value wins. The tickets are reconciled with the stored ones
+//!   in the same pass (the rule of [`super::plan`]), so the snapshots are split into buckets
+//!   once.
+//!
+//! The buckets are worked on by the run's threads at once ([`super::parts`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
