@@ -99,8 +99,11 @@ impl Writer {
                     std::fs::create_dir_all(dir)?;
                 }
                 let file = File::create(&self.path)?;
+                // Plain values: staged files are read once, soon, from the same disk, and
+                // building dictionaries costs more than the bytes they save.
                 let props = WriterProperties::builder()
                     .set_max_row_group_row_count(Some(STAGE_ROW_GROUP))
+                    .set_dictionary_enabled(false)
                     .build();
                 self.writer.insert(ArrowWriter::try_new(
                     file,
