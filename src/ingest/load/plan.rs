@@ -149,7 +149,7 @@ impl Hashes {
     }
 }
 
-/// The plan of one bucket, in key order, handed to `emit` in batches of at most `batch_rows`
+/// The plan of one bucket, in key order, in batches of at most `batch_rows`
 /// rows (only the rows it keeps: see [`Action::planned`]); the counts go to `counts`. Hashes
 /// are computed on `threads` threads.
 ///
@@ -164,8 +164,7 @@ pub(super) fn plan(
     batch_rows: usize,
     threads: usize,
     counts: &mut TableCounts,
-    mut emit: impl FnMut(RecordBatch) -> Result<(), ArrowError>,
-) -> Result<(), ArrowError> {
+) -> Result<Vec<RecordBatch>, ArrowError> {
     let rows = input.num_rows();
     let content = target
         .columns
@@ -368,6 +367,7 @@ pub(super) fn plan(
         .take(schema.fields().len() - 2)
         .map(|f| column(input, f.name()))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut batches = Vec::new();
     for part in kept.chunks(batch_rows.max(1)) {
         let indices = UInt32Array::from(part.to_vec());
         let mut out = columns
@@ -382,9 +382,9 @@ pub(super) fn plan(
         }
         out.push(Arc::new(th.finish()));
         out.push(Arc::new(action.finish()));
-        emit(RecordBatch::try_new(Arc::clone(&schema), out)?)?;
+        batches.push(RecordBatch::try_new(Arc::clone(&schema), out)?);
     }
-    Ok(())
+    Ok(batches)
 }
 
 /// The version of each row of `batch` (with the target's columns), which decides which row of
@@ -488,7 +488,7 @@ mod tests {
     ) -> (Vec<(String, String, String)>, TableCounts) {
         let mut counts = TableCounts::default();
         let mut out = Vec::new();
-        plan(
+        let batches = plan(
             &TICKETS,
             &tickets(input, true),
             &tickets(stored, false),
@@ -496,33 +496,32 @@ mod tests {
             2,
             2,
             &mut counts,
-            |batch| {
-                let id = batch
-                    .column_by_name("ticket_id")
-                    .unwrap()
-                    .as_string::<i32>()
-                    .clone();
-                let team = batch
-                    .column_by_name("team")
-                    .unwrap()
-                    .as_string::<i32>()
-                    .clone();
-                let action = batch
-                    .column_by_name("_action")
-                    .unwrap()
-                    .as_string::<i32>()
-                    .clone();
-                for i in 0..batch.num_rows() {
-                    out.push((
-                        id.value(i).into(),
-                        team.value(i).into(),
-                        action.value(i).into(),
-                    ));
-                }
-                Ok(())
-            },
         )
         .unwrap();
+        for batch in batches {
+            let id = batch
+                .column_by_name("ticket_id")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let team = batch
+                .column_by_name("team")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let action = batch
+                .column_by_name("_action")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            for i in 0..batch.num_rows() {
+                out.push((
+                    id.value(i).into(),
+                    team.value(i).into(),
+                    action.value(i).into(),
+                ));
+            }
+        }
         out.sort();
         (out, counts)
     }

@@ -431,6 +431,7 @@ impl Run<'_> {
         }
         let schema = plan::plan_schema(&rows.schema, target).map_err(failed)?;
         let planned = Mutex::new(TableCounts::default());
+        let kept_empty = RecordBatch::new_empty(Arc::clone(&kept.schema));
         write_parts(
             rows.len(),
             self.threads,
@@ -441,34 +442,44 @@ impl Run<'_> {
                 let Some(input) = rows.take(b)? else {
                     return Ok([Vec::new()]);
                 };
-                let stored =
-                    stored.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&kept.schema)));
-                let (mut bucket_counts, mut batches) = (TableCounts::default(), Vec::new());
-                plan::plan(
-                    target,
-                    &input,
-                    &stored,
-                    mode,
-                    WRITE_ROW_GROUP,
-                    threads,
-                    &mut bucket_counts,
-                    |batch| {
-                        batches.push(batch);
-                        Ok(())
-                    },
-                )
-                .map_err(failed)?;
-                planned
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .add(&bucket_counts);
-                Ok([batches])
+                let stored = stored.as_ref().unwrap_or(&kept_empty);
+                Ok([plan_bucket(
+                    target, &input, stored, mode, threads, &planned,
+                )?])
             },
         )?;
         counts.add(&planned.into_inner().unwrap_or_else(|e| e.into_inner()));
         let _ = std::fs::remove_dir_all(&dir);
         Ok(Planned::Files(schema))
     }
+}
+
+/// The plan of one bucket's `input` against its `stored` rows ([`plan::plan`]), in batches of
+/// the files a run writes; its counts are added to `counts` (shared by the buckets).
+pub(super) fn plan_bucket(
+    target: &Table,
+    input: &RecordBatch,
+    stored: &RecordBatch,
+    mode: Mode,
+    threads: usize,
+    counts: &Mutex<TableCounts>,
+) -> Result<Vec<RecordBatch>, IngestError> {
+    let mut bucket_counts = TableCounts::default();
+    let batches = plan::plan(
+        target,
+        input,
+        stored,
+        mode,
+        WRITE_ROW_GROUP,
+        threads,
+        &mut bucket_counts,
+    )
+    .map_err(|e| query("reconciling")(DataFusionError::from(e)))?;
+    counts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .add(&bucket_counts);
+    Ok(batches)
 }
 
 /// Where a reconciliation's plan is.

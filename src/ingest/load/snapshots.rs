@@ -33,7 +33,7 @@ use crate::tables::{EventType, Status, Vocabulary, TICKETS, TICKET_EVENTS};
 use super::buckets::Buckets;
 use super::parts::write_parts;
 use super::plan;
-use super::reconcile::{column_list, Mode, Planned, Run, WRITE_ROW_GROUP};
+use super::reconcile::{column_list, plan_bucket, Mode, Planned, Run};
 use super::replay::{arrow, by_ticket, get, get_int, int, text};
 use super::stage::{with_lines, STAGED};
 use super::{IngestError, TableCounts};
@@ -110,6 +110,7 @@ impl Run<'_> {
             (input_schema(&TICKET_EVENTS), input_schema(&TICKETS));
         let plan_schema = plan::plan_schema(&tickets_schema, &TICKETS).map_err(arrow)?;
         let counts = Mutex::new(TableCounts::default());
+        let stored_empty = RecordBatch::new_empty(Arc::clone(&stored.schema));
         write_parts(
             staged.len(),
             self.threads,
@@ -126,27 +127,15 @@ impl Run<'_> {
                 let events = events_of(&staged, before.as_ref(), &events_schema, threads)?;
                 let histories: Vec<&RecordBatch> = history.iter().chain([&events]).collect();
                 let tickets = milestones_of(&staged, &histories, &tickets_schema)?;
-                let before =
-                    before.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&stored.schema)));
-                let (mut bucket_counts, mut planned) = (TableCounts::default(), Vec::new());
-                plan::plan(
+                let before = before.as_ref().unwrap_or(&stored_empty);
+                let planned = plan_bucket(
                     &TICKETS,
                     &tickets,
-                    &before,
+                    before,
                     Mode::Versioned,
-                    WRITE_ROW_GROUP,
                     threads,
-                    &mut bucket_counts,
-                    |batch| {
-                        planned.push(batch);
-                        Ok(())
-                    },
-                )
-                .map_err(arrow)?;
-                counts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .add(&bucket_counts);
+                    &counts,
+                )?;
                 Ok([vec![events], planned])
             },
         )?;
