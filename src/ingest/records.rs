@@ -18,6 +18,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
+use datafusion::common::HashMap;
 
 use crate::config::sources::TICKET_ATTRIBUTES;
 
@@ -266,7 +267,8 @@ pub fn attributes_schema() -> SchemaRef {
 }
 
 /// The events of an events export, and the ticket attributes their rows carry (channel, team,
-/// assignee, …, with the event's time: the latest ones become the derived ticket's).
+/// assignee, …, with the event's time: the latest ones become the derived ticket's), with a
+/// row for every ticket the rows touch (its attributes blank when none of its rows carries any).
 pub fn events(m: &mut Mapped) -> Result<(Rows, Rows), ArrowError> {
     // Without an `event_type`, a row with a `to_status` is a `status_changed` event.
     check_rows(m, |v, i, line| {
@@ -328,17 +330,52 @@ pub fn events(m: &mut Mapped) -> Result<(Rows, Rows), ArrowError> {
         .collect();
     let events = accepted(TICKET_EVENTS.schema(), columns, m)?;
 
-    // The attributes of the accepted rows that carry any.
-    let carried: Vec<bool> = (0..n)
-        .map(|i| {
-            !m.rejected[i]
-                && TICKET_ATTRIBUTES.iter().any(|a| match m.column(a) {
-                    Some(Column::Text(c)) => c.is_valid(i),
-                    Some(Column::Int(c)) => c.is_valid(i),
-                    _ => false,
-                })
+    // The ticket attributes of the accepted rows, but only the rows that can give the ticket
+    // its attributes: for each attribute the latest row that carries it, and the latest row
+    // that carries any (its instant tells whether the run's attributes are newer than the
+    // stored ones); and the latest row of each ticket (carrying any or not), so that every
+    // ticket the batch touches is there. Latest by (ts, line): the order in which the
+    // derivation weighs them, whose other tie-break, the file, is the same for the whole batch.
+    let held: Vec<&dyn Array> = TICKET_ATTRIBUTES
+        .iter()
+        .filter_map(|a| match m.column(a) {
+            Some(Column::Text(c)) => Some(c as &dyn Array),
+            Some(Column::Int(c)) => Some(c as &dyn Array),
+            _ => None,
         })
         .collect();
+    let (ts, lines) = (m.times("ts"), &m.lines);
+    let order = |i: usize| (ts.filter(|t| t.is_valid(i)).map(|t| t.value(i)), lines[i]);
+    let (systems, tickets) = (m.texts("source_system"), m.texts("ticket_id"));
+    fn key_part(a: Option<&StringArray>, i: usize) -> Option<&str> {
+        a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
+    }
+    let mut latest: HashMap<_, Vec<Option<usize>>> = HashMap::new();
+    for i in (0..n).filter(|&i| !m.rejected[i]) {
+        // The latest row, then the latest carrying any, then one per attribute.
+        let rows = latest
+            .entry((key_part(systems, i), key_part(tickets, i)))
+            .or_insert_with(|| vec![None; held.len() + 2]);
+        let later = |row: Option<usize>| row.is_none_or(|j| order(i) > order(j));
+        if later(rows[0]) {
+            rows[0] = Some(i);
+        }
+        if !held.iter().any(|c| c.is_valid(i)) {
+            continue;
+        }
+        if later(rows[1]) {
+            rows[1] = Some(i);
+        }
+        for (a, column) in held.iter().enumerate() {
+            if column.is_valid(i) && later(rows[a + 2]) {
+                rows[a + 2] = Some(i);
+            }
+        }
+    }
+    let mut carried = vec![false; n];
+    for i in latest.values().flatten().flatten() {
+        carried[*i] = true;
+    }
     let attributes: Vec<ArrayRef> = attributes_schema()
         .fields()
         .iter()
@@ -463,6 +500,37 @@ mod tests {
     }
 
     #[test]
+    fn attributes_keep_only_the_rows_that_can_give_a_ticket_its_values() {
+        let source = "shape = \"events\"\n\
+            columns = { ticket_id = \"T\", ts = \"At\", to_status = \"S\", team = \"G\", \
+            channel = \"Ch\" }\n";
+        let (s, t) = (Some("open"), |h: &'static str| Some(h));
+        let mut m = mapped(
+            source,
+            &[
+                &[
+                    Some("1"),
+                    t("2026-03-02T10:00:00Z"),
+                    s,
+                    Some("a"),
+                    Some("email"),
+                ],
+                &[Some("1"), t("2026-03-02T11:00:00Z"), s, Some("b"), None],
+                &[Some("1"), t("2026-03-02T09:00:00Z"), s, None, Some("chat")],
+                &[Some("1"), t("2026-03-02T12:00:00Z"), s, None, None],
+                &[Some("2"), t("2026-03-02T10:00:00Z"), s, Some("c"), None],
+                &[Some("2"), t("2026-03-02T10:00:00Z"), s, Some("d"), None],
+            ],
+        );
+        let (events, attributes) = events(&mut m).unwrap();
+        assert_eq!(events.batch.num_rows(), 6);
+        // Ticket 1: the latest team (line 3, also the latest row carrying any), the latest
+        // channel (line 2: 09:00 is earlier) and the latest row (line 5); ticket 2: the later
+        // line of the same instant (line 7).
+        assert_eq!(attributes.lines, [2, 3, 5, 7]);
+    }
+
+    #[test]
     fn event_ids_are_deterministic_and_content_based() {
         let source = "shape = \"events\"\n\
             columns = { ticket_id = \"T\", ts = \"At\", to_status = \"S\", event_id = \"Id\" }\n";
@@ -478,7 +546,8 @@ mod tests {
             ],
         );
         let (events, attributes) = events(&mut m).unwrap();
-        assert_eq!(attributes.batch.num_rows(), 0);
+        // No attributes mapped: one row for the one ticket touched, its attributes blank.
+        assert_eq!(attributes.lines, [5]);
         let ids = events
             .batch
             .column_by_name("event_id")

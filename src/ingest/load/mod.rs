@@ -17,7 +17,9 @@
 //!    tickets reconciled, in one pass over the same buckets (`snapshots`).
 //! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
 //!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
-//!    does not repeat them).
+//!    does not repeat them). Nothing reads back a commit of the run: the tickets derived from
+//!    events read the events' plan (so that a check derives them as a run does), and the two
+//!    tables of a snapshot export are committed at once.
 //!
 //! A run holds an exclusive lock on the data folder; staging left behind by a killed run is
 //! removed by the next one.
@@ -336,8 +338,11 @@ async fn run(
             }
             Shape::Events => {
                 let sql = staged_columns(events);
-                applied.push(steps.apply(events, &sql, Mode::Versioned).await?);
-                if mapping.derive_tickets {
+                let (planned, counts) = steps.plan(events, &sql, Mode::Versioned).await?;
+                steps.register_plan(events, planned).await?;
+                if !mapping.derive_tickets {
+                    applied.push(steps.commit_plan(events, counts).await?);
+                } else {
                     if staged_attributes > 0 {
                         register_parquet(
                             &ctx,
@@ -350,11 +355,12 @@ async fn run(
                         ctx.register_batch(STAGED_ATTRIBUTES, RecordBatch::new_empty(empty))
                             .map_err(query("registering the staged attributes"))?;
                     }
-                    steps.register_after("events_now", events).await?;
+                    steps.register_before("events_before", events).await?;
                     steps.register_before("stored_tickets", tickets).await?;
                     progress.step("deriving the tickets rows");
                     let dir = stage.dir.join(DERIVED);
                     let schema = steps.derive_tickets(&dir).await?;
+                    applied.push(steps.commit_plan(events, counts).await?);
                     register_derived(&ctx, DERIVED, &dir, schema).await?;
                     let sql = format!("SELECT * FROM {DERIVED}");
                     applied.push(steps.apply(tickets, &sql, Mode::Derived).await?);
@@ -372,8 +378,12 @@ async fn run(
                     steps.snapshot_rows(&events_dir).await?;
                 register_derived(&ctx, DERIVED_EVENTS, &events_dir, events_schema).await?;
                 let sql = format!("SELECT * FROM {DERIVED_EVENTS}");
-                applied.push(steps.apply(events, &sql, Mode::Versioned).await?);
-                applied.push(steps.commit(tickets, tickets_plan, tickets_counts).await?);
+                // Two tables, two commits: both at once.
+                let (events_applied, tickets_applied) = futures::try_join!(
+                    steps.apply(events, &sql, Mode::Versioned),
+                    steps.commit(tickets, tickets_plan, tickets_counts)
+                )?;
+                applied.extend([events_applied, tickets_applied]);
             }
         }
         for a in applied {

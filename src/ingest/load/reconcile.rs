@@ -57,6 +57,9 @@ pub(super) fn ingest_context(
         .set_bool("datafusion.optimizer.prefer_hash_join", false)
         .with_target_partitions(1);
     config.options_mut().execution.parquet.max_row_group_size = WRITE_ROW_GROUP;
+    // Snappy, as Delta writers and DuckDB write by default: cheaper to encode than zstd
+    // (DataFusion's own default), for files somewhat larger.
+    config.options_mut().execution.parquet.compression = Some("snappy".to_string());
     let pool = datafusion::execution::memory_pool::TrackConsumersPool::new(
         datafusion::execution::memory_pool::FairSpillPool::new(
             memory_mb
@@ -165,42 +168,6 @@ impl Run<'_> {
         .await
     }
 
-    /// Register the stored `table` as `name` as it stands after the commit of `applied`: when
-    /// the run commits nothing, the stored rows that the plan keeps and the plan's new rows.
-    pub(super) async fn register_after(
-        &self,
-        name: &str,
-        table: &'static Table,
-    ) -> Result<(), IngestError> {
-        if self.commit != Commit::Check {
-            return register_latest(self.ctx, name, self.data_dir, table).await;
-        }
-        let stored = format!("{name}_stored");
-        self.register_before(&stored, table).await?;
-        let plan = format!("plan_{}", table.name);
-        let columns = column_list(table.columns, "");
-        let on = table
-            .key
-            .iter()
-            .map(|k| format!("s.{k} = p.{k}"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let key = table.key.join(", ");
-        register_view(
-            self.ctx,
-            name,
-            &format!(
-                "SELECT {columns} FROM {stored} s LEFT ANTI JOIN (
-                    SELECT {key} FROM {plan} WHERE _action IN ('update', 'replace')
-                ) p ON {on}
-                UNION ALL
-                SELECT {columns} FROM {plan} WHERE _action IN ('insert', 'update', 'replace')"
-            ),
-            "reading a stored table with the run's rows",
-        )
-        .await
-    }
-
     /// Reconcile the rows of `input_sql` (the target's columns, then `_file`, `_line` and the
     /// tie-break `_s`) with the stored `target`, and commit the inserts and updates in one
     /// MERGE.
@@ -210,6 +177,18 @@ impl Run<'_> {
         input_sql: &str,
         mode: Mode,
     ) -> Result<Applied, IngestError> {
+        let (planned, counts) = self.plan(target, input_sql, mode).await?;
+        self.commit(target, planned, counts).await
+    }
+
+    /// Reconcile the rows of `input_sql` (see [`Run::apply`]) with the stored `target` (as
+    /// `stored_<table>`) into its plan. Returns where the plan is, and its counts.
+    pub(super) async fn plan(
+        &self,
+        target: &'static Table,
+        input_sql: &str,
+        mode: Mode,
+    ) -> Result<(Planned, TableCounts), IngestError> {
         let name = target.name;
         let stored = format!("stored_{name}");
         self.register_before(&stored, target).await?;
@@ -232,7 +211,7 @@ impl Run<'_> {
                 &mut counts,
             )
             .await?;
-        self.commit(target, planned, counts).await
+        Ok((planned, counts))
     }
 
     /// The folder of the plan of `target`'s rows.
@@ -247,17 +226,18 @@ impl Run<'_> {
         planned: Planned,
         counts: TableCounts,
     ) -> Result<Applied, IngestError> {
-        let Run {
-            ctx,
-            data_dir,
-            mapping,
-            progress,
-            commit,
-            ..
-        } = *self;
-        let name = target.name;
-        let mut table = store::open_or_create(data_dir, target).await?;
-        let plan_name = format!("plan_{name}");
+        self.register_plan(target, planned).await?;
+        self.commit_plan(target, counts).await
+    }
+
+    /// Register the plan of `target`'s rows as the relation `plan_<table>`.
+    pub(super) async fn register_plan(
+        &self,
+        target: &'static Table,
+        planned: Planned,
+    ) -> Result<(), IngestError> {
+        let ctx = self.ctx;
+        let plan_name = format!("plan_{}", target.name);
         let plan_dir = self.plan_dir(target);
         let _ = ctx.deregister_table(&plan_name);
         match planned {
@@ -279,6 +259,28 @@ impl Run<'_> {
                     .map_err(query("registering the plan"))?;
             }
         }
+        Ok(())
+    }
+
+    /// Commit the registered plan of `target`'s rows ([`Run::register_plan`]), whose counts are
+    /// `counts`: its inserts and updates, or with [`Commit::Replace`] all its rows in place of
+    /// the source's. Lists its conflicts.
+    pub(super) async fn commit_plan(
+        &self,
+        target: &'static Table,
+        counts: TableCounts,
+    ) -> Result<Applied, IngestError> {
+        let Run {
+            ctx,
+            data_dir,
+            mapping,
+            progress,
+            commit,
+            ..
+        } = *self;
+        let name = target.name;
+        let mut table = store::open_or_create(data_dir, target).await?;
+        let plan_name = format!("plan_{name}");
         let conflicts = ctx
             .sql(&conflicts_sql(&mapping.name, target.key, &plan_name))
             .await
@@ -335,17 +337,22 @@ impl Run<'_> {
     pub(super) async fn buckets(&self, relations: &[&str]) -> Result<u64, IngestError> {
         let mut most = 0;
         for relation in relations {
-            let rows = self
-                .ctx
-                .table(*relation)
-                .await
-                .map_err(query("counting rows"))?
-                .count()
-                .await
-                .map_err(query("counting rows"))?;
-            most = most.max(rows as u64);
+            most = most.max(self.rows(relation).await?);
         }
         Ok(self.buckets_of(most))
+    }
+
+    /// The rows of the relation `relation`.
+    pub(super) async fn rows(&self, relation: &str) -> Result<u64, IngestError> {
+        let rows = self
+            .ctx
+            .table(relation)
+            .await
+            .map_err(query("counting rows"))?
+            .count()
+            .await
+            .map_err(query("counting rows"))?;
+        Ok(rows as u64)
     }
 
     /// Weigh the rows of the relation `input` (the target's columns, `_file`, `_line`, `_s`)

@@ -12,23 +12,23 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
-    TimestampMicrosecondBuilder, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder, RecordBatch, StringArray,
+    StringBuilder, TimestampMicrosecondBuilder, UInt64Array,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::{DataFusionError, HashMap};
+use datafusion::common::{DataFusionError, HashMap, HashSet};
 
 use crate::config::sources::TICKET_ATTRIBUTES;
 use crate::history::{Event, Facts, Replay};
-use crate::tables::{ActorRole, Status, Vocabulary, TICKETS};
+use crate::tables::{ActorRole, Status, Vocabulary, TICKETS, TICKET_EVENTS};
 
 use super::buckets::Buckets;
 use super::parts::write_parts;
 use super::reconcile::Run;
 use super::snapshots::{assemble, input_schema};
-use super::stage::{STAGED, STAGED_ATTRIBUTES};
+use super::stage::STAGED_ATTRIBUTES;
 use super::{query, IngestError};
 
 /// What a derived row names as its file in quarantine and plans.
@@ -142,29 +142,79 @@ struct Latest {
 }
 
 impl Run<'_> {
-    /// Derive the tickets of the staged events (`staged`, `staged_attributes`) from the stored
-    /// events `events_now` and tickets `stored_tickets` into Parquet files in `dir`. Returns
-    /// the schema of the rows.
+    /// Derive the tickets that the staged events (`staged`, `staged_attributes`) touch, into
+    /// Parquet files in `dir`, from the stored tickets `stored_tickets` and the events as the
+    /// table holds them once the plan of `ticket_events` is committed: the stored events
+    /// `events_before` but those the plan replaces, and the plan's rows (`plan_ticket_events`).
+    /// The committed table is not read back: a check (which commits nothing) derives the
+    /// tickets as a run does. Returns the schema of the rows.
     pub(super) async fn derive_tickets(&self, dir: &Path) -> Result<SchemaRef, IngestError> {
-        let buckets = self
-            .buckets(&[STAGED, STAGED_ATTRIBUTES, "events_now", "stored_tickets"])
-            .await?;
+        let plan = format!("plan_{}", TICKET_EVENTS.name);
+        let written = format!("{plan} WHERE _action IN ('insert', 'update', 'replace')");
+        let events_rows = self.rows("events_before").await? + self.rows(&plan).await?;
+        let buckets = self.buckets_of(
+            events_rows
+                .max(self.rows(STAGED_ATTRIBUTES).await?)
+                .max(self.rows("stored_tickets").await?),
+        );
+        // The stored events that the plan replaces (an update, or a conflict the input won).
+        let replaced: HashSet<String> = self
+            .ctx
+            .sql(&format!(
+                "SELECT event_id FROM {plan} WHERE _action IN ('update', 'replace')"
+            ))
+            .await
+            .map_err(query("deriving tickets"))?
+            .collect()
+            .await
+            .map_err(query("deriving tickets"))?
+            .iter()
+            .map(|b| text(b, "event_id"))
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .flat_map(|ids| ids.iter().flatten().map(str::to_string))
+            .collect();
+
+        let root = self.stage.dir.join("buckets_derive");
         let split = |sql: String, name: &'static str| {
-            let dir = self.stage.dir.join("buckets_derive").join(name);
+            let dir = root.join(name);
             async move { Buckets::split(self.ctx, &sql, TICKETS.key, buckets, &dir).await }
         };
-        let touched = split(
-            format!("SELECT DISTINCT ticket_id, source_system FROM {STAGED}"),
-            "touched",
+        let columns = "ticket_id, source_system, ts, event_id, event_type, actor_role, \
+                       to_status, value";
+        let events = Buckets::split_routed(
+            self.ctx,
+            &format!(
+                "SELECT {columns}, false AS _run FROM events_before \
+                 UNION ALL SELECT {columns}, true AS _run FROM {written}"
+            ),
+            TICKETS.key,
+            buckets,
+            &root.join("events"),
+            |batch, hashes| {
+                if replaced.is_empty() {
+                    return Ok(Some((batch, hashes)));
+                }
+                let (ids, run) = (
+                    text(&batch, "event_id")?,
+                    column_as(&batch, "_run", &DataType::Boolean)?,
+                );
+                let run = run.as_boolean();
+                let keep: BooleanArray = (0..batch.num_rows())
+                    .map(|i| Some(run.value(i) || !replaced.contains(ids.value(i))))
+                    .collect();
+                let hashes = hashes
+                    .iter()
+                    .zip(keep.values())
+                    .filter_map(|(&h, keep)| keep.then_some(h))
+                    .collect();
+                let batch = filter_record_batch(&batch, &keep).map_err(arrow)?;
+                Ok(Some((batch, hashes)))
+            },
         )
         .await?;
-        let events = split(
-            "SELECT ticket_id, source_system, ts, event_id, event_type, actor_role, to_status, \
-             value FROM events_now"
-                .to_string(),
-            "events",
-        )
-        .await?;
+        // Every ticket the run touches has a row in the staged attributes (see
+        // [`crate::ingest::records::events`]).
         let attributes = split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?;
         let stored = split(
             format!(
@@ -177,45 +227,60 @@ impl Run<'_> {
 
         let schema = input_schema(&TICKETS);
         write_parts(
-            touched.len(),
+            attributes.len(),
             self.threads,
             "part-derived.parquet",
             [(dir, &schema)],
             |b, _| {
-                let (events, attributes, stored) =
-                    (events.take(b)?, attributes.take(b)?, stored.take(b)?);
-                let (Some(touched), Some(events)) = (touched.take(b)?, events) else {
+                let (events, stored) = (events.take(b)?, stored.take(b)?);
+                let (Some(touched), Some(events)) = (attributes.take(b)?, events) else {
                     return Ok([Vec::new()]);
                 };
-                let derived = derive_bucket(
-                    &touched,
-                    &events,
-                    attributes.as_ref(),
-                    stored.as_ref(),
-                    &schema,
-                )?;
+                let derived = derive_bucket(&events, &touched, stored.as_ref(), &schema)?;
                 Ok([vec![derived]])
             },
         )?;
-        let _ = std::fs::remove_dir_all(self.stage.dir.join("buckets_derive"));
+        let _ = std::fs::remove_dir_all(&root);
         Ok(schema)
     }
 }
 
-/// The derived tickets of one bucket.
+/// The derived tickets of one bucket: of each ticket of the run's `attributes` rows (every
+/// ticket the run touched), from its `events`.
 fn derive_bucket(
-    touched: &RecordBatch,
     events: &RecordBatch,
-    attributes: Option<&RecordBatch>,
+    attributes: &RecordBatch,
     stored: Option<&RecordBatch>,
     schema: &SchemaRef,
 ) -> Result<RecordBatch, IngestError> {
-    let (ticket, system) = by_ticket(touched)?;
+    let run_rows = Rows::of(attributes)?;
+    let a = &run_rows;
+    // The touched tickets, each once, in the order of their first row.
+    let mut touched: Vec<(&str, &str)> = Vec::new();
+    // The run's latest attributes of each ticket.
+    let mut latest: HashMap<(&str, &str), Latest> = HashMap::new();
+    let order = |i: usize| (a.ts.value(i), a.file.value(i), a.line.value(i));
+    for i in 0..a.ticket.len() {
+        let key = (a.ticket.value(i), a.system.value(i));
+        let l = latest.entry(key).or_insert_with(|| {
+            touched.push(key);
+            Latest::default()
+        });
+        if !a.columns.iter().any(|c| c.is_valid(i)) {
+            continue;
+        }
+        l.ts = Some(l.ts.map_or(a.ts.value(i), |t| t.max(a.ts.value(i))));
+        for (c, column) in a.columns.iter().enumerate() {
+            if column.is_valid(i) && l.rows[c].is_none_or(|j| order(i) > order(j)) {
+                l.rows[c] = Some(i);
+            }
+        }
+    }
+
     // The events of each touched ticket, in (ts, event_id) order.
     let (e_ticket, e_system) = by_ticket(events)?;
-    let mut history: HashMap<(&str, &str), Vec<usize>> = (0..touched.num_rows())
-        .map(|i| ((ticket.value(i), system.value(i)), Vec::new()))
-        .collect();
+    let mut history: HashMap<(&str, &str), Vec<usize>> =
+        touched.iter().map(|&key| (key, Vec::new())).collect();
     let ts = int(events, "ts")?;
     let event_id = text(events, "event_id")?;
     let event_type = text(events, "event_type")?;
@@ -225,27 +290,6 @@ fn derive_bucket(
     for i in 0..events.num_rows() {
         if let Some(rows) = history.get_mut(&(e_ticket.value(i), e_system.value(i))) {
             rows.push(i);
-        }
-    }
-
-    // The run's latest attributes of each ticket.
-    let run_rows = attributes
-        .filter(|a| a.num_rows() > 0)
-        .map(Rows::of)
-        .transpose()?;
-    let mut latest: HashMap<(&str, &str), Latest> = HashMap::new();
-    if let Some(a) = &run_rows {
-        let order = |i: usize| (a.ts.value(i), a.file.value(i), a.line.value(i));
-        for i in 0..a.ticket.len() {
-            let l = latest
-                .entry((a.ticket.value(i), a.system.value(i)))
-                .or_default();
-            l.ts = Some(l.ts.map_or(a.ts.value(i), |t| t.max(a.ts.value(i))));
-            for (c, column) in a.columns.iter().enumerate() {
-                if column.is_valid(i) && l.rows[c].is_none_or(|j| order(i) > order(j)) {
-                    l.rows[c] = Some(i);
-                }
-            }
         }
     }
 
@@ -263,7 +307,6 @@ fn derive_bucket(
         })
         .unwrap_or_default();
 
-    let n = touched.num_rows();
     let mut out_ticket = StringBuilder::new();
     let mut out_system = StringBuilder::new();
     let mut times: Vec<TimestampMicrosecondBuilder> = (0..TIMES.len())
@@ -275,8 +318,7 @@ fn derive_bucket(
     let mut reopen_count = Int64Builder::new();
     let mut csat = Int64Builder::new();
     let mut rows = 0usize;
-    for i in 0..n {
-        let key = (ticket.value(i), system.value(i));
+    for key in touched {
         let Some(mut order) = history.remove(&key) else {
             continue;
         };
@@ -319,10 +361,7 @@ fn derive_bucket(
         // The run's rows are as recent as the stored ticket (or nothing is stored).
         let run_wins = stored_updated.is_none()
             || matches!((run.and_then(|l| l.ts), stored_updated), (Some(a), Some(b)) if a >= b);
-        let run_value = |c: usize| -> Option<&str> {
-            let a = run_rows.as_ref()?;
-            get(&a.columns[c], run?.rows[c]?)
-        };
+        let run_value = |c: usize| -> Option<&str> { get(&run_rows.columns[c], run?.rows[c]?) };
         let stored_value =
             |c: usize| -> Option<&str> { get(&stored_rows.as_ref()?.columns[c], t?) };
         out_ticket.append_value(key.0);

@@ -546,7 +546,7 @@ fn csv_row(
 /// Append one NDJSON line to `batch`: a row, or a malformed line.
 fn json_row(
     line: &ndjson::Line<'_>,
-    keys: &ndjson::Keys,
+    keys: &mut ndjson::Keys,
     layout: &Layout,
     batch: &mut BatchBuilder,
 ) {

@@ -92,6 +92,10 @@ pub(super) enum Text<'a> {
 pub(super) struct Keys {
     index: HashMap<String, usize>,
     names: Vec<String>,
+    /// The keys of the last object, in order, each with its column (none when not mapped):
+    /// the objects of a file mostly repeat their keys in one order, so a key is first compared
+    /// with the one at its place in the last object before it is looked up.
+    last: Vec<(String, Option<usize>)>,
 }
 
 impl Keys {
@@ -103,7 +107,24 @@ impl Keys {
         Keys {
             index,
             names: keys.to_vec(),
+            last: Vec::new(),
         }
+    }
+
+    /// The column of the key `key`, the `place`-th of its object (none when not mapped).
+    fn column(&mut self, place: usize, key: &str) -> Option<usize> {
+        if let Some((last, column)) = self.last.get(place) {
+            if last == key {
+                return *column;
+            }
+        }
+        let column = self.index.get(key).copied();
+        if place < self.last.len() {
+            self.last[place] = (key.to_string(), column);
+        } else if place == self.last.len() {
+            self.last.push((key.to_string(), column));
+        }
+        column
     }
 
     /// The name of key `i`.
@@ -113,7 +134,7 @@ impl Keys {
 
     /// The mapped values of `line` (a JSON object), in the order of the keys; `Err` with the
     /// reason when the line is not one JSON object.
-    pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Vec<Option<Text<'a>>>, String> {
+    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Vec<Option<Text<'a>>>, String> {
         let mut values = vec![None; self.names.len()];
         let mut de = serde_json::Deserializer::from_slice(line);
         ObjectSeed {
@@ -128,7 +149,7 @@ impl Keys {
 }
 
 struct ObjectSeed<'s, 'a> {
-    keys: &'s Keys,
+    keys: &'s mut Keys,
     values: &'s mut Vec<Option<Text<'a>>>,
 }
 
@@ -148,9 +169,12 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut place = 0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            match self.keys.index.get(key.as_ref()) {
-                Some(&i) => {
+            let column = self.keys.column(place, &key);
+            place += 1;
+            match column {
+                Some(i) => {
                     let raw: &'de RawValue = map.next_value()?;
                     self.values[i] = text(raw.get()).map_err(serde::de::Error::custom)?;
                 }
@@ -250,11 +274,39 @@ mod tests {
             .starts_with("not a JSON object"));
         assert!(parse(r#"{"id": 1} {"id": 2}"#).is_err());
         let bad = b"{\"s\": \"\xff\"}";
-        let keys = Keys::new(&["s".into()]);
+        let mut keys = Keys::new(&["s".into()]);
         assert!(keys
             .parse(bad)
             .unwrap_err()
             .starts_with("not a JSON object"));
+    }
+
+    #[test]
+    fn keys_in_any_order_from_object_to_object() {
+        let mut keys = Keys::new(&["id".into(), "s".into()]);
+        let lines = [
+            r#"{"id": 1, "s": "a"}"#,
+            r#"{"s": "b", "id": 2}"#,
+            r#"{"x": 0, "id": 3, "s": "c", "y": 1}"#,
+            r#"{"id": 4}"#,
+            r#"{"x": "d", "y": 5, "id": 5}"#,
+            r#"{"id": 6, "s": "e"}"#,
+        ];
+        let got: Vec<_> = lines
+            .iter()
+            .map(|l| keys.parse(l.as_bytes()).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                vec![v("1"), v("a")],
+                vec![v("2"), v("b")],
+                vec![v("3"), v("c")],
+                vec![v("4"), None],
+                vec![v("5"), None],
+                vec![v("6"), v("e")],
+            ]
+        );
     }
 
     #[test]
