@@ -15,7 +15,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder, RecordBatch, StringArray,
     StringBuilder, TimestampMicrosecondBuilder, UInt64Array,
 };
-use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{DataFusionError, HashMap, HashSet};
@@ -180,28 +180,23 @@ impl Run<'_> {
             let dir = root.join(name);
             async move { Buckets::split(self.ctx, &sql, TICKETS.key, buckets, &dir).await }
         };
+        // Two splits rather than one of a union, whose inputs DataFusion would read on other
+        // threads than the one splitting them (which costs time and memory).
         let columns = "ticket_id, source_system, ts, event_id, event_type, actor_role, \
                        to_status, value";
-        let events = Buckets::split_routed(
+        let stored_events = Buckets::split_routed(
             self.ctx,
-            &format!(
-                "SELECT {columns}, false AS _run FROM events_before \
-                 UNION ALL SELECT {columns}, true AS _run FROM {written}"
-            ),
+            &format!("SELECT {columns} FROM events_before"),
             TICKETS.key,
             buckets,
-            &root.join("events"),
+            &root.join("stored_events"),
             |batch, hashes| {
                 if replaced.is_empty() {
                     return Ok(Some((batch, hashes)));
                 }
-                let (ids, run) = (
-                    text(&batch, "event_id")?,
-                    column_as(&batch, "_run", &DataType::Boolean)?,
-                );
-                let run = run.as_boolean();
+                let ids = text(&batch, "event_id")?;
                 let keep: BooleanArray = (0..batch.num_rows())
-                    .map(|i| Some(run.value(i) || !replaced.contains(ids.value(i))))
+                    .map(|i| Some(!replaced.contains(ids.value(i))))
                     .collect();
                 let hashes = hashes
                     .iter()
@@ -213,6 +208,7 @@ impl Run<'_> {
             },
         )
         .await?;
+        let run_events = split(format!("SELECT {columns} FROM {written}"), "run_events").await?;
         // Every ticket the run touches has a row in the staged attributes (see
         // [`crate::ingest::records::events`]).
         let attributes = split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?;
@@ -232,7 +228,11 @@ impl Run<'_> {
             "part-derived.parquet",
             [(dir, &schema)],
             |b, _| {
-                let (events, stored) = (events.take(b)?, stored.take(b)?);
+                let events = match (run_events.take(b)?, stored_events.take(b)?) {
+                    (Some(run), Some(stored)) => Some(concat_as(&run, &stored)?),
+                    (run, stored) => run.or(stored),
+                };
+                let stored = stored.take(b)?;
                 let (Some(touched), Some(events)) = (attributes.take(b)?, events) else {
                     return Ok([Vec::new()]);
                 };
@@ -243,6 +243,19 @@ impl Run<'_> {
         let _ = std::fs::remove_dir_all(&root);
         Ok(schema)
     }
+}
+
+/// The rows of `first`, then those of `second` with their columns cast to the types of
+/// `first`'s (the run's events read from staging, the stored ones from Delta).
+fn concat_as(first: &RecordBatch, second: &RecordBatch) -> Result<RecordBatch, IngestError> {
+    let schema = first.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| column_as(second, f.name(), f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let second = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(arrow)?;
+    concat_batches(&schema, [first, &second]).map_err(arrow)
 }
 
 /// The derived tickets of one bucket: of each ticket of the run's `attributes` rows (every
