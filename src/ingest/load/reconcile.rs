@@ -499,7 +499,7 @@ pub(super) enum Planned {
 }
 
 /// The rows `rows` of `batch`, with their key hashes (none when there are none).
-fn rows_of(
+pub(super) fn rows_of(
     batch: &RecordBatch,
     hashes: &[u64],
     rows: Vec<u32>,

@@ -12,10 +12,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder, RecordBatch, StringArray,
-    StringBuilder, TimestampMicrosecondBuilder, UInt64Array,
+    Array, ArrayRef, AsArray, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Array,
 };
-use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
+use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{DataFusionError, HashMap, HashSet};
@@ -26,7 +26,7 @@ use crate::tables::{ActorRole, Status, Vocabulary, TICKETS, TICKET_EVENTS};
 
 use super::buckets::Buckets;
 use super::parts::write_parts;
-use super::reconcile::Run;
+use super::reconcile::{rows_of, Run};
 use super::snapshots::{assemble, input_schema};
 use super::stage::STAGED_ATTRIBUTES;
 use super::{query, IngestError};
@@ -195,16 +195,10 @@ impl Run<'_> {
                     return Ok(Some((batch, hashes)));
                 }
                 let ids = text(&batch, "event_id")?;
-                let keep: BooleanArray = (0..batch.num_rows())
-                    .map(|i| Some(!replaced.contains(ids.value(i))))
+                let kept: Vec<u32> = (0..batch.num_rows() as u32)
+                    .filter(|&i| !replaced.contains(ids.value(i as usize)))
                     .collect();
-                let hashes = hashes
-                    .iter()
-                    .zip(keep.values())
-                    .filter_map(|(&h, keep)| keep.then_some(h))
-                    .collect();
-                let batch = filter_record_batch(&batch, &keep).map_err(arrow)?;
-                Ok(Some((batch, hashes)))
+                rows_of(&batch, &hashes, kept).map_err(arrow)
             },
         )
         .await?;
