@@ -491,3 +491,63 @@ fn the_tables_do_not_depend_on_threads_or_ranges() {
         );
     }
 }
+
+/// Tickets derived from a first run of new events (read bucket by bucket from the staged
+/// files) are those derived from the same events when the run has to weigh them (here, with a
+/// few lines given twice, the derivation splits the planned rows anew), whatever the chunks.
+#[test]
+fn derived_tickets_do_not_depend_on_where_the_events_are_read() {
+    let mut lines = vec![String::from("Ticket,At,Kind,Role,From,To,Team,Channel")];
+    let statuses = ["new", "open", "Done", "pending", "open", "Done"];
+    for i in 0..240 {
+        let ticket = i % 37;
+        // Ties of instant within a ticket, and attributes that change along the history.
+        let minute = (i / 37) * 7 % 60;
+        let at = format!("2026-03-{:02} 1{}:{minute:02}", 2 + ticket % 20, i / 100);
+        let to = statuses[(i / 37) % statuses.len()];
+        let (kind, role) = match i / 37 {
+            0 => ("created", "customer"),
+            n if n % 3 == 1 => ("reply", "agent"),
+            _ => ("status", if i % 2 == 0 { "agent" } else { "customer" }),
+        };
+        let team = ["", "billing", "tech"][(i * 7) % 3];
+        let channel = if i % 5 == 0 { "email" } else { "" };
+        lines.push(format!(
+            "{ticket},{at},{kind},{role},,{to},{team},{channel}"
+        ));
+    }
+    let whole = lines.join("\n") + "\n";
+    let mut again = lines.clone();
+    again.extend(lines[1..].iter().step_by(17).cloned());
+    let again = again.join("\n") + "\n";
+    let run = |text: &str, chunk_rows: u64| {
+        let ws = Ws::new();
+        let options = load::Options {
+            chunk_rows,
+            threads: 2,
+            ..Default::default()
+        };
+        let report = ws
+            .ingest_with("log", &[ws.export("log.csv", text)], &options)
+            .unwrap();
+        let tickets = report.tables["tickets"].inserted;
+        let contents = ws
+            .contents()
+            .replace(&ws.root().display().to_string(), "<ws>");
+        (contents, tickets)
+    };
+    let expected = run(&whole, 1_000_000);
+    assert_eq!(expected.1, 37);
+    for chunk_rows in [4, 50] {
+        assert_eq!(
+            run(&whole, chunk_rows),
+            expected,
+            "chunks of {chunk_rows} rows"
+        );
+        assert_eq!(
+            run(&again, chunk_rows),
+            expected,
+            "lines given twice, chunks of {chunk_rows} rows"
+        );
+    }
+}

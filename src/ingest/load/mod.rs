@@ -47,7 +47,9 @@ use crate::tables::{Table, QUARANTINE, TICKETS, TICKET_EVENTS};
 use super::records::attributes_schema;
 use super::stream::StreamError;
 use delta::{delete, record_rejections};
-use reconcile::{column_list, ingest_context, register_parquet, source_predicate, Mode, Run};
+use reconcile::{
+    column_list, ingest_context, register_parquet, source_predicate, Mode, Planned, Run,
+};
 use stage::{has_files, stage_files, with_lines, Stage, STAGED, STAGED_ATTRIBUTES};
 
 /// The staging folder inside the data folder (hidden from sessions by its leading `_`).
@@ -294,6 +296,7 @@ async fn run(
     let staged = stage_files(files, mapping, options, stage, progress)?;
     let (reports, totals) = (staged.reports, staged.totals);
     let (staged_records, staged_attributes) = (staged.records, staged.attributes);
+    let grouped = staged.grouped;
 
     // 2. Reconcile and commit, table by table.
     let ctx = ingest_context(&stage.dir.join("spill"), options.memory_mb)?;
@@ -339,6 +342,9 @@ async fn run(
             Shape::Events => {
                 let sql = staged_columns(events);
                 let (planned, counts) = steps.plan(events, &sql, Mode::Versioned).await?;
+                // When the plan is the staged input itself, the derivation reads its events
+                // from the staged files.
+                let grouped = grouped.filter(|_| matches!(planned, Planned::Inserts(_)));
                 steps.register_plan(events, planned).await?;
                 if !mapping.derive_tickets {
                     applied.push(steps.commit_plan(events, counts).await?);
@@ -359,7 +365,7 @@ async fn run(
                     steps.register_before("stored_tickets", tickets).await?;
                     progress.step("deriving the tickets rows");
                     let dir = stage.dir.join(DERIVED);
-                    let schema = steps.derive_tickets(&dir).await?;
+                    let schema = steps.derive_tickets(&dir, grouped.as_ref()).await?;
                     applied.push(steps.commit_plan(events, counts).await?);
                     register_derived(&ctx, DERIVED, &dir, schema).await?;
                     let sql = format!("SELECT * FROM {DERIVED}");

@@ -328,8 +328,7 @@ impl Run<'_> {
     /// Into how many buckets to split `rows` rows so that the buckets a step holds at once
     /// (one per thread) hold about [`Run::chunk_rows`] rows together.
     pub(super) fn buckets_of(&self, rows: u64) -> u64 {
-        let per_bucket = (self.chunk_rows / self.threads.max(1) as u64).max(1);
-        rows.div_ceil(per_bucket).max(1)
+        buckets_for(rows, self.chunk_rows, self.threads)
     }
 
     /// Into how many buckets of keys to split the rows of `relations` ([`Run::buckets_of`] the
@@ -487,6 +486,13 @@ pub(super) fn plan_bucket(
         .unwrap_or_else(|e| e.into_inner())
         .add(&bucket_counts);
     Ok(batches)
+}
+
+/// Into how many buckets to split `rows` rows so that the buckets that `threads` threads hold
+/// at once hold about `chunk_rows` rows together.
+pub(super) fn buckets_for(rows: u64, chunk_rows: u64, threads: usize) -> u64 {
+    let per_bucket = (chunk_rows / threads.max(1) as u64).max(1);
+    rows.div_ceil(per_bucket).max(1)
 }
 
 /// Where a reconciliation's plan is.

@@ -28,7 +28,7 @@ use super::buckets::Buckets;
 use super::parts::write_parts;
 use super::reconcile::{rows_of, Run};
 use super::snapshots::{assemble, input_schema};
-use super::stage::STAGED_ATTRIBUTES;
+use super::stage::{Grouped, STAGED_ATTRIBUTES};
 use super::{query, IngestError};
 
 /// What a derived row names as its file in quarantine and plans.
@@ -147,16 +147,25 @@ impl Run<'_> {
     /// table holds them once the plan of `ticket_events` is committed: the stored events
     /// `events_before` but those the plan replaces, and the plan's rows (`plan_ticket_events`).
     /// The committed table is not read back: a check (which commits nothing) derives the
-    /// tickets as a run does. Returns the schema of the rows.
-    pub(super) async fn derive_tickets(&self, dir: &Path) -> Result<SchemaRef, IngestError> {
+    /// tickets as a run does. When every staged event is in the plan, `grouped` may hold them
+    /// grouped by bucket ([`Grouped`]): the run's events and attributes are then read from
+    /// there rather than split again. Returns the schema of the rows.
+    pub(super) async fn derive_tickets(
+        &self,
+        dir: &Path,
+        grouped: Option<&Grouped>,
+    ) -> Result<SchemaRef, IngestError> {
         let plan = format!("plan_{}", TICKET_EVENTS.name);
         let written = format!("{plan} WHERE _action IN ('insert', 'update', 'replace')");
         let events_rows = self.rows("events_before").await? + self.rows(&plan).await?;
-        let buckets = self.buckets_of(
+        let needed = self.buckets_of(
             events_rows
                 .max(self.rows(STAGED_ATTRIBUTES).await?)
                 .max(self.rows("stored_tickets").await?),
         );
+        // Staged buckets larger than a chunk are split anew.
+        let grouped = grouped.filter(|g| g.n >= needed);
+        let buckets = grouped.map_or(needed, |g| g.n);
         // The stored events that the plan replaces (an update, or a conflict the input won).
         let replaced: HashSet<String> = self
             .ctx
@@ -182,8 +191,7 @@ impl Run<'_> {
         };
         // Two splits rather than one of a union, whose inputs DataFusion would read on other
         // threads than the one splitting them (which costs time and memory).
-        let columns = "ticket_id, source_system, ts, event_id, event_type, actor_role, \
-                       to_status, value";
+        let columns = EVENT_COLUMNS.join(", ");
         let stored_events = Buckets::split_routed(
             self.ctx,
             &format!("SELECT {columns} FROM events_before"),
@@ -202,10 +210,16 @@ impl Run<'_> {
             },
         )
         .await?;
-        let run_events = split(format!("SELECT {columns} FROM {written}"), "run_events").await?;
-        // Every ticket the run touches has a row in the staged attributes (see
-        // [`crate::ingest::records::events`]).
-        let attributes = split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?;
+        let run = match grouped {
+            Some(grouped) => RunRows::Grouped(grouped),
+            None => RunRows::Split {
+                events: split(format!("SELECT {columns} FROM {written}"), "run_events").await?,
+                // Every ticket the run touches has a row in the staged attributes (see
+                // [`crate::ingest::records::events`]).
+                attributes: split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes")
+                    .await?,
+            },
+        };
         let stored = split(
             format!(
                 "SELECT ticket_id, source_system, updated_at, {} FROM stored_tickets",
@@ -217,17 +231,18 @@ impl Run<'_> {
 
         let schema = input_schema(&TICKETS);
         write_parts(
-            attributes.len(),
+            buckets as usize,
             self.threads,
             "part-derived.parquet",
             [(dir, &schema)],
             |b, _| {
-                let events = match (run_events.take(b)?, stored_events.take(b)?) {
+                let (run_events, touched) = run.take(b)?;
+                let events = match (run_events, stored_events.take(b)?) {
                     (Some(run), Some(stored)) => Some(concat_as(&run, &stored)?),
                     (run, stored) => run.or(stored),
                 };
                 let stored = stored.take(b)?;
-                let (Some(touched), Some(events)) = (attributes.take(b)?, events) else {
+                let (Some(touched), Some(events)) = (touched, events) else {
                     return Ok([Vec::new()]);
                 };
                 let derived = derive_bucket(&events, &touched, stored.as_ref(), &schema)?;
@@ -236,6 +251,41 @@ impl Run<'_> {
         )?;
         let _ = std::fs::remove_dir_all(&root);
         Ok(schema)
+    }
+}
+
+/// The columns of the events a derivation reads.
+const EVENT_COLUMNS: [&str; 8] = [
+    "ticket_id",
+    "source_system",
+    "ts",
+    "event_id",
+    "event_type",
+    "actor_role",
+    "to_status",
+    "value",
+];
+
+/// Where a derivation reads the run's events and attributes, bucket by bucket.
+enum RunRows<'a> {
+    /// Split from the plan and the staged attributes.
+    Split {
+        events: Buckets,
+        attributes: Buckets,
+    },
+    /// The staged files themselves, grouped by bucket.
+    Grouped(&'a Grouped),
+}
+
+impl RunRows<'_> {
+    /// The run's events and attributes of bucket `b`.
+    fn take(&self, b: usize) -> Result<(Option<RecordBatch>, Option<RecordBatch>), IngestError> {
+        match self {
+            RunRows::Split { events, attributes } => Ok((events.take(b)?, attributes.take(b)?)),
+            RunRows::Grouped(grouped) => {
+                Ok((grouped.records(b, &EVENT_COLUMNS)?, grouped.attributes(b)?))
+            }
+        }
     }
 }
 

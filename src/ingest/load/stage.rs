@@ -9,14 +9,21 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use datafusion::arrow::array::RecordBatchReader;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::compute::{concat_batches, interleave_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DataFusionError;
-use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::file::properties::WriterProperties;
 
+use super::reconcile::buckets_for;
 use super::{io, query, FileReport, IngestError, Options, Progress};
 use crate::config::{Shape, SourceMapping};
+use crate::ingest::bucket;
 use crate::ingest::mapper::Mapper;
 use crate::ingest::reader::{split, BatchReader, Header, Range};
 use crate::ingest::records::{attributes_schema, snapshots_schema};
@@ -69,6 +76,9 @@ impl Stage {
 /// memory stays about 1 GB lower on 1M tickets.)
 const STAGE_ROW_GROUP: usize = 65_536;
 
+/// Rows a grouping writer holds before it writes them, a row group per bucket.
+const GROUPED_ROWS: usize = 131_072;
+
 /// Staged rows of one kind from one task: a Parquet file, written batch by batch, created with
 /// the first row.
 struct Writer {
@@ -76,6 +86,18 @@ struct Writer {
     schema: SchemaRef,
     writer: Option<ArrowWriter<File>>,
     rows: u64,
+    /// When the rows are grouped by bucket of ticket: the rows waiting, by bucket.
+    grouping: Option<Grouping>,
+}
+
+/// The rows a grouping writer holds, by bucket of ticket ([`TICKETS`]'s key), and the bucket of
+/// each row group it wrote.
+struct Grouping {
+    n: u64,
+    /// The rows held, and the bucket of each.
+    pending: Vec<(RecordBatch, Vec<u32>)>,
+    rows: usize,
+    groups: Vec<u64>,
 }
 
 impl Writer {
@@ -85,14 +107,27 @@ impl Writer {
             schema,
             writer: None,
             rows: 0,
+            grouping: None,
         }
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), DataFusionError> {
-        if batch.num_rows() == 0 {
-            return Ok(());
+    /// A writer whose file holds its rows grouped into `buckets` buckets of ticket: each row
+    /// group holds rows of one bucket.
+    fn grouped(path: PathBuf, schema: SchemaRef, buckets: u64) -> Writer {
+        Writer {
+            grouping: Some(Grouping {
+                n: buckets.max(1),
+                pending: Vec::new(),
+                rows: 0,
+                groups: Vec::new(),
+            }),
+            ..Writer::new(path, schema)
         }
-        let writer = match &mut self.writer {
+    }
+
+    /// The file's writer, created at the first call.
+    fn writer(&mut self) -> Result<&mut ArrowWriter<File>, DataFusionError> {
+        let writer = match self.writer.take() {
             Some(writer) => writer,
             None => {
                 if let Some(dir) = self.path.parent() {
@@ -105,20 +140,83 @@ impl Writer {
                     .set_max_row_group_row_count(Some(STAGE_ROW_GROUP))
                     .set_dictionary_enabled(false)
                     .build();
-                self.writer.insert(ArrowWriter::try_new(
-                    file,
-                    Arc::clone(&self.schema),
-                    Some(props),
-                )?)
+                ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(props))?
             }
         };
-        writer.write(batch)?;
+        Ok(self.writer.insert(writer))
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), DataFusionError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
         self.rows += batch.num_rows() as u64;
+        let Some(grouping) = &mut self.grouping else {
+            return self.writer()?.write(batch).map_err(Into::into);
+        };
+        let hashes = bucket::hashes(&[
+            Arc::clone(batch.column(batch.schema().index_of("ticket_id")?)),
+            Arc::clone(batch.column(batch.schema().index_of("source_system")?)),
+        ])?;
+        let buckets = hashes
+            .into_iter()
+            .map(|h| bucket::bucket(h, grouping.n) as u32)
+            .collect();
+        grouping.pending.push((batch.clone(), buckets));
+        grouping.rows += batch.num_rows();
+        if grouping.rows >= GROUPED_ROWS {
+            self.write_groups()?;
+        }
+        Ok(())
+    }
+
+    /// Write the rows a grouping writer holds in bucket order, a row group (or more, when
+    /// large) per bucket.
+    fn write_groups(&mut self) -> Result<(), DataFusionError> {
+        let Some(mut grouping) = self.grouping.take() else {
+            return Ok(());
+        };
+        let pending = std::mem::take(&mut grouping.pending);
+        if !pending.is_empty() {
+            // A counting sort of the rows by bucket, then one copy in that order.
+            let mut starts = vec![0usize; grouping.n as usize + 1];
+            for (_, buckets) in &pending {
+                for &b in buckets {
+                    starts[b as usize + 1] += 1;
+                }
+            }
+            for b in 1..starts.len() {
+                starts[b] += starts[b - 1];
+            }
+            let mut at = starts.clone();
+            let mut order = vec![(0, 0); grouping.rows];
+            for (i, (_, buckets)) in pending.iter().enumerate() {
+                for (row, &b) in buckets.iter().enumerate() {
+                    order[at[b as usize]] = (i, row);
+                    at[b as usize] += 1;
+                }
+            }
+            let batches: Vec<&RecordBatch> = pending.iter().map(|(batch, _)| batch).collect();
+            let sorted = interleave_record_batch(&batches, &order)?;
+            drop(pending);
+            let writer = self.writer()?;
+            for (b, range) in starts.windows(2).enumerate() {
+                if range[1] > range[0] {
+                    writer.write(&sorted.slice(range[0], range[1] - range[0]))?;
+                    writer.flush()?;
+                    let written = writer.flushed_row_groups().len();
+                    grouping.groups.resize(written, b as u64);
+                }
+            }
+        }
+        grouping.rows = 0;
+        self.grouping = Some(grouping);
         Ok(())
     }
 
     /// Close the file: what was staged.
     fn finish(mut self) -> Result<Written, IngestError> {
+        self.write_groups().map_err(query("staging rows"))?;
         if let Some(writer) = self.writer.take() {
             writer
                 .close()
@@ -127,14 +225,17 @@ impl Writer {
         Ok(Written {
             path: (self.rows > 0).then_some(self.path),
             rows: self.rows,
+            groups: self.grouping.map(|g| g.groups).unwrap_or_default(),
         })
     }
 }
 
-/// A closed staged file: its path (none when it had no rows) and its rows.
+/// A closed staged file: its path (none when it had no rows), its rows, and when its rows are
+/// grouped by bucket, the bucket of each row group.
 struct Written {
     path: Option<PathBuf>,
     rows: u64,
+    groups: Vec<u64>,
 }
 
 impl Written {
@@ -156,6 +257,100 @@ pub(super) struct Staged {
     /// Rows staged as records (of the export's shape) and as attributes.
     pub(super) records: u64,
     pub(super) attributes: u64,
+    /// The staged files grouped by bucket of ticket, when they are (events whose tickets are
+    /// derived).
+    pub(super) grouped: Option<Grouped>,
+}
+
+/// The staged records and attributes of a run as row groups each of one bucket of ticket
+/// ([`TICKETS`]'s key, [`bucket::bucket`] of `n`): the derivation of tickets reads a bucket's
+/// events and attributes straight from them, instead of splitting every row again.
+pub(super) struct Grouped {
+    pub(super) n: u64,
+    records: Vec<GroupedFile>,
+    attributes: Vec<GroupedFile>,
+}
+
+/// A staged file whose rows are grouped by bucket.
+struct GroupedFile {
+    path: PathBuf,
+    metadata: ArrowReaderMetadata,
+    /// The bucket of each row group.
+    groups: Vec<u64>,
+}
+
+impl GroupedFile {
+    fn open(written: &Written) -> Result<Option<GroupedFile>, IngestError> {
+        let Some(path) = &written.path else {
+            return Ok(None);
+        };
+        let file = File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
+        let metadata = ArrowReaderMetadata::load(&file, Default::default())
+            .map_err(|e| query("reading staged rows")(e.into()))?;
+        Ok(Some(GroupedFile {
+            path: path.clone(),
+            metadata,
+            groups: written.groups.clone(),
+        }))
+    }
+}
+
+impl Grouped {
+    /// The staged records of bucket `b` (their columns `columns`), as one batch (none when the
+    /// bucket has none).
+    pub(super) fn records(
+        &self,
+        b: usize,
+        columns: &[&str],
+    ) -> Result<Option<RecordBatch>, IngestError> {
+        Grouped::read(&self.records, b, Some(columns))
+    }
+
+    /// The staged attributes of bucket `b`, as one batch (none when the bucket has none).
+    pub(super) fn attributes(&self, b: usize) -> Result<Option<RecordBatch>, IngestError> {
+        Grouped::read(&self.attributes, b, None)
+    }
+
+    fn read(
+        files: &[GroupedFile],
+        b: usize,
+        columns: Option<&[&str]>,
+    ) -> Result<Option<RecordBatch>, IngestError> {
+        let failed =
+            |e: datafusion::parquet::errors::ParquetError| query("reading staged rows")(e.into());
+        let mut batches = Vec::new();
+        let mut schema = None;
+        for f in files {
+            let groups: Vec<usize> = (0..f.groups.len())
+                .filter(|&g| f.groups[g] == b as u64)
+                .collect();
+            if groups.is_empty() {
+                continue;
+            }
+            let file =
+                File::open(&f.path).map_err(io(format!("cannot open {}", f.path.display())))?;
+            let mut builder =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file, f.metadata.clone())
+                    .with_row_groups(groups)
+                    .with_batch_size(STAGE_ROW_GROUP);
+            if let Some(columns) = columns {
+                let mask =
+                    ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+                builder = builder.with_projection(mask);
+            }
+            let reader = builder.build().map_err(failed)?;
+            schema.get_or_insert(RecordBatchReader::schema(&reader));
+            for batch in reader {
+                batches.push(batch.map_err(|e| query("reading staged rows")(e.into()))?);
+            }
+        }
+        let Some(schema) = schema else {
+            return Ok(None);
+        };
+        concat_batches(&schema, &batches)
+            .map(Some)
+            .map_err(|e| query("reading staged rows")(e.into()))
+    }
 }
 
 /// One part of the work: a file, or a byte range of it.
@@ -203,6 +398,7 @@ pub(super) fn stage_files(
     let mut headers = Vec::with_capacity(files.len());
     let mut sizes = Vec::with_capacity(files.len());
     let mut tasks = VecDeque::new();
+    let mut lines = 0;
     for (file, path) in files.iter().enumerate() {
         let size = std::fs::metadata(path)
             .map_err(io(format!("cannot read {}", path.display())))?
@@ -210,6 +406,10 @@ pub(super) fn stage_files(
         let (_, header) = BatchReader::open(path, mapping).map_err(StreamError::from)?;
         let ranges = split::ranges(path, &header, options.range_bytes, threads)
             .map_err(io(format!("cannot read {}", path.display())))?;
+        if grouped(mapping) {
+            lines += split::lines_estimate(path, &header)
+                .map_err(io(format!("cannot read {}", path.display())))?;
+        }
         let split = ranges.len() > 1;
         for range in ranges {
             tasks.push_back(Task {
@@ -222,6 +422,10 @@ pub(super) fn stage_files(
         headers.push(header);
         sizes.push(size);
     }
+    // Buckets for about a quarter more rows than the lines: they are read back whole, and
+    // were there more rows than that, the derivation would split the rows anew.
+    let buckets =
+        grouped(mapping).then(|| buckets_for(lines + lines / 4, options.chunk_rows, threads));
     progress.reading(files, sizes.iter().sum());
     let all: Vec<(usize, Range, bool)> = tasks.iter().map(|t| (t.file, t.range, t.split)).collect();
     let counters = Counters::default();
@@ -237,6 +441,7 @@ pub(super) fn stage_files(
         options,
         stage,
         counters: &counters,
+        buckets,
     };
     let worker = || {
         let mut mapper = mapper.clone();
@@ -299,6 +504,11 @@ pub(super) fn stage_files(
         totals: FileStats::default(),
         records: 0,
         attributes: 0,
+        grouped: buckets.map(|n| Grouped {
+            n,
+            records: Vec::new(),
+            attributes: Vec::new(),
+        }),
     };
     let mut previous: Option<(usize, Option<u64>)> = None;
     for index in 0..all.len() {
@@ -358,6 +568,12 @@ pub(super) fn stage_files(
         staged.totals.skipped += done.stats.skipped;
         staged.records += done.records.rows;
         staged.attributes += done.attributes.rows;
+        if let Some(grouped) = &mut staged.grouped {
+            grouped.records.extend(GroupedFile::open(&done.records)?);
+            grouped
+                .attributes
+                .extend(GroupedFile::open(&done.attributes)?);
+        }
     }
     staged.reports = reports;
     Ok(staged)
@@ -369,6 +585,12 @@ fn discard(done: Done) -> Result<(), IngestError> {
     done.rejected.discard()
 }
 
+/// Whether the staged rows are grouped by bucket of ticket: events whose tickets are derived
+/// (see [`Grouped`]).
+fn grouped(mapping: &SourceMapping) -> bool {
+    mapping.shape == Shape::Events && mapping.derive_tickets
+}
+
 /// What every task of a run shares.
 struct Work<'a> {
     files: &'a [PathBuf],
@@ -377,6 +599,8 @@ struct Work<'a> {
     options: &'a Options,
     stage: &'a Stage,
     counters: &'a Counters,
+    /// The buckets the staged records and attributes are grouped in, if they are.
+    buckets: Option<u64>,
 }
 
 impl Work<'_> {
@@ -389,6 +613,7 @@ impl Work<'_> {
             options,
             stage,
             counters,
+            buckets,
         } = *self;
         let path = &files[task.file];
         let mut reader = if task.split {
@@ -403,11 +628,15 @@ impl Work<'_> {
             Shape::Events => TICKET_EVENTS.schema(),
             Shape::Snapshots => snapshots_schema(),
         };
-        let mut records = Writer::new(
+        let writer = |path: PathBuf, schema: SchemaRef| match buckets {
+            Some(n) => Writer::grouped(path, schema, n),
+            None => Writer::new(path, schema),
+        };
+        let mut records = writer(
             stage.dir.join(STAGED).join(&name),
             with_lines(&staged_schema),
         );
-        let mut attributes = Writer::new(
+        let mut attributes = writer(
             stage.dir.join(STAGED_ATTRIBUTES).join(&name),
             with_lines(&attributes_schema()),
         );
@@ -460,5 +689,81 @@ impl Work<'_> {
             first_start: reader.first_start(),
             strict,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, AsArray};
+
+    use super::*;
+
+    fn events(from: usize, to: usize) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ticket_id", DataType::Utf8, false),
+            Field::new("source_system", DataType::Utf8, false),
+            Field::new("n", DataType::UInt64, false),
+        ]));
+        let tickets: Vec<String> = (from..to).map(|i| format!("T-{}", i % 997)).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(tickets)),
+            Arc::new(StringArray::from(vec!["desk"; to - from])),
+            Arc::new(UInt64Array::from_iter_values(from as u64..to as u64)),
+        ];
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// Rows written grouped come back bucket by bucket: each row in the bucket of its ticket,
+    /// every row once, in the order written within a bucket, across the files of several tasks.
+    #[test]
+    fn grouped_rows_are_read_back_by_bucket_of_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 7;
+        // More rows than a writer holds, in batches of uneven sizes, in two files.
+        let rows = GROUPED_ROWS + 5_000;
+        let mut files = Vec::new();
+        for (task, (from, to)) in [(0, rows), (rows, rows + 300)].into_iter().enumerate() {
+            let path = dir.path().join(format!("part-{task}.parquet"));
+            let mut writer = Writer::grouped(path, events(0, 0).schema(), n);
+            let mut at = from;
+            while at < to {
+                let end = (at + 8_000 + at % 3_000).min(to);
+                writer.write(&events(at, end)).unwrap();
+                at = end;
+            }
+            let written = writer.finish().unwrap();
+            assert_eq!(written.rows, (to - from) as u64);
+            files.extend(GroupedFile::open(&written).unwrap());
+        }
+        let grouped = Grouped {
+            n,
+            records: files,
+            attributes: Vec::new(),
+        };
+        let mut seen = Vec::new();
+        for b in 0..n as usize {
+            let batch = grouped
+                .records(b, &["ticket_id", "source_system", "n"])
+                .unwrap()
+                .unwrap();
+            let keys = [Arc::clone(batch.column(0)), Arc::clone(batch.column(1))];
+            for h in bucket::hashes(&keys).unwrap() {
+                assert_eq!(bucket::bucket(h, n), b as u64);
+            }
+            let numbers = batch
+                .column(2)
+                .as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+            let numbers: Vec<u64> = numbers.values().to_vec();
+            assert!(numbers.is_sorted(), "bucket {b} keeps the written order");
+            seen.extend(numbers);
+            // Only the columns asked for.
+            let only = grouped.records(b, &["n"]).unwrap().unwrap();
+            assert_eq!((only.num_columns(), only.num_rows()), (1, batch.num_rows()));
+            assert!(only.column(0).null_count() == 0);
+        }
+        assert!(grouped.records(n as usize, &["n"]).unwrap().is_none());
+        assert!(grouped.attributes(0).unwrap().is_none());
+        seen.sort_unstable();
+        assert_eq!(seen, (0..(rows + 300) as u64).collect::<Vec<_>>());
     }
 }

@@ -135,6 +135,21 @@ fn count_span(file: &File, from: u64, to: u64, buf: &mut [u8]) -> std::io::Resul
     Ok(count)
 }
 
+/// About how many lines `path` holds after its header: counted in its first 4 MiB, and
+/// scaled to its size when it is larger.
+pub fn lines_estimate(path: &Path, header: &Header) -> std::io::Result<u64> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let start = header.data.start.min(size);
+    let sample = (size - start).min(BLOCK as u64);
+    let mut buf = vec![0; sample as usize];
+    let lines = count_span(&file, start, start + sample, &mut buf)?.max(1);
+    if sample == size - start {
+        return Ok(lines);
+    }
+    Ok((u128::from(lines) * u128::from(size - start)).div_ceil(u128::from(sample)) as u64)
+}
+
 /// The `\n` bytes in `[from, to)` of `path`.
 pub fn lines_between(path: &Path, from: u64, to: u64) -> std::io::Result<u64> {
     let file = File::open(path)?;
@@ -181,5 +196,31 @@ mod tests {
         let mut small = header.clone();
         small.splittable = false;
         assert_eq!(ranges(&path, &small, 1000, 2).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn lines_are_counted_in_a_small_file_and_estimated_in_a_large_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.ndjson");
+        let line = |i: usize| format!("{{\"n\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(i % 40));
+        std::fs::write(&path, (0..1000).map(line).collect::<String>()).unwrap();
+        let header = Header {
+            layout: Default::default(),
+            width: 1,
+            data: Range {
+                start: 0,
+                end: u64::MAX,
+                lines_before: 0,
+            },
+            splittable: true,
+        };
+        assert_eq!(lines_estimate(&path, &header).unwrap(), 1000);
+        let lines = 300_000;
+        std::fs::write(&path, (0..lines).map(line).collect::<String>()).unwrap();
+        let estimate = lines_estimate(&path, &header).unwrap();
+        assert!(
+            estimate.abs_diff(lines as u64) < lines as u64 / 50,
+            "{estimate} for {lines} lines"
+        );
     }
 }
