@@ -18,6 +18,7 @@ use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+use super::stage::GroupedFiles;
 use super::{io, query, IngestError};
 use crate::ingest::bucket;
 
@@ -221,5 +222,22 @@ impl Buckets {
         drop(batches);
         std::fs::remove_file(path).map_err(io(format!("cannot remove {}", path.display())))?;
         Ok(Some(batch))
+    }
+}
+
+/// The rows of a step's input, bucket by bucket: split into bucket files, or straight from the
+/// staged files grouped by bucket (their columns given, or all).
+pub(super) enum Bucketed<'a> {
+    Split(Buckets),
+    Staged(&'a GroupedFiles, Option<&'a [&'a str]>),
+}
+
+impl Bucketed<'_> {
+    /// The rows of bucket `b`, as one batch (none when it has no rows).
+    pub(super) fn take(&self, b: usize) -> Result<Option<RecordBatch>, IngestError> {
+        match self {
+            Bucketed::Split(buckets) => buckets.take(b),
+            Bucketed::Staged(files, columns) => files.take(b, *columns),
+        }
     }
 }

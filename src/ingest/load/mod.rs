@@ -14,7 +14,10 @@
 //!    ([`Options::chunk_rows`]) rather than by the export or the table; an input of new keys
 //!    only is its own plan. Tickets derived from events are replayed by the history rules
 //!    (`replay`); events and milestones derived from snapshots are diffed and filled, and the
-//!    tickets reconciled, in one pass over the same buckets (`snapshots`).
+//!    tickets reconciled, in one pass over the same buckets (`snapshots`). Both read the
+//!    staged rows already grouped by bucket of ticket (`stage::Grouped`: staging writes a
+//!    row group per bucket) rather than splitting them again, when those buckets are small
+//!    enough.
 //! 3. Inserts and updates are committed with one Delta MERGE per table (an append when there
 //!    are only inserts); rejected rows are merged into `quarantine` (so re-ingesting a file
 //!    does not repeat them). Nothing reads back a commit of the run: the tickets derived from
@@ -381,7 +384,7 @@ async fn run(
                 progress.step("deriving the ticket_events and tickets rows");
                 let events_dir = stage.dir.join(DERIVED_EVENTS);
                 let (events_schema, tickets_plan, tickets_counts) =
-                    steps.snapshot_rows(&events_dir).await?;
+                    steps.snapshot_rows(&events_dir, grouped.as_ref()).await?;
                 register_derived(&ctx, DERIVED_EVENTS, &events_dir, events_schema).await?;
                 let sql = format!("SELECT * FROM {DERIVED_EVENTS}");
                 // Two tables, two commits: both at once.

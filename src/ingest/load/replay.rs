@@ -24,7 +24,7 @@ use crate::config::sources::TICKET_ATTRIBUTES;
 use crate::history::{Event, Facts, Replay};
 use crate::tables::{ActorRole, Status, Vocabulary, TICKETS, TICKET_EVENTS};
 
-use super::buckets::Buckets;
+use super::buckets::{Bucketed, Buckets};
 use super::parts::write_parts;
 use super::reconcile::{rows_of, Run};
 use super::snapshots::{assemble, input_schema};
@@ -210,15 +210,21 @@ impl Run<'_> {
             },
         )
         .await?;
-        let run = match grouped {
-            Some(grouped) => RunRows::Grouped(grouped),
-            None => RunRows::Split {
-                events: split(format!("SELECT {columns} FROM {written}"), "run_events").await?,
+        let (run_events, attributes) = match grouped {
+            Some(grouped) => (
+                Bucketed::Staged(&grouped.records, Some(&EVENT_COLUMNS)),
+                Bucketed::Staged(&grouped.attributes, None),
+            ),
+            None => (
+                Bucketed::Split(
+                    split(format!("SELECT {columns} FROM {written}"), "run_events").await?,
+                ),
                 // Every ticket the run touches has a row in the staged attributes (see
                 // [`crate::ingest::records::events`]).
-                attributes: split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes")
-                    .await?,
-            },
+                Bucketed::Split(
+                    split(format!("SELECT * FROM {STAGED_ATTRIBUTES}"), "attributes").await?,
+                ),
+            ),
         };
         let stored = split(
             format!(
@@ -236,13 +242,12 @@ impl Run<'_> {
             "part-derived.parquet",
             [(dir, &schema)],
             |b, _| {
-                let (run_events, touched) = run.take(b)?;
-                let events = match (run_events, stored_events.take(b)?) {
+                let events = match (run_events.take(b)?, stored_events.take(b)?) {
                     (Some(run), Some(stored)) => Some(concat_as(&run, &stored)?),
                     (run, stored) => run.or(stored),
                 };
                 let stored = stored.take(b)?;
-                let (Some(touched), Some(events)) = (touched, events) else {
+                let (Some(touched), Some(events)) = (attributes.take(b)?, events) else {
                     return Ok([Vec::new()]);
                 };
                 let derived = derive_bucket(&events, &touched, stored.as_ref(), &schema)?;
@@ -265,29 +270,6 @@ const EVENT_COLUMNS: [&str; 8] = [
     "to_status",
     "value",
 ];
-
-/// Where a derivation reads the run's events and attributes, bucket by bucket.
-enum RunRows<'a> {
-    /// Split from the plan and the staged attributes.
-    Split {
-        events: Buckets,
-        attributes: Buckets,
-    },
-    /// The staged files themselves, grouped by bucket.
-    Grouped(&'a Grouped),
-}
-
-impl RunRows<'_> {
-    /// The run's events and attributes of bucket `b`.
-    fn take(&self, b: usize) -> Result<(Option<RecordBatch>, Option<RecordBatch>), IngestError> {
-        match self {
-            RunRows::Split { events, attributes } => Ok((events.take(b)?, attributes.take(b)?)),
-            RunRows::Grouped(grouped) => {
-                Ok((grouped.records(b, &EVENT_COLUMNS)?, grouped.attributes(b)?))
-            }
-        }
-    }
-}
 
 /// The rows of `first`, then those of `second` with their columns cast to the types of
 /// `first`'s (the run's events read from staging, the stored ones from Delta).

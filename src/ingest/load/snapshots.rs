@@ -30,12 +30,12 @@ use crate::ingest::records::month;
 use crate::ingest::row_hash;
 use crate::tables::{EventType, Status, Vocabulary, TICKETS, TICKET_EVENTS};
 
-use super::buckets::Buckets;
+use super::buckets::{Bucketed, Buckets};
 use super::parts::write_parts;
 use super::plan;
 use super::reconcile::{column_list, plan_bucket, Mode, Planned, Run};
 use super::replay::{arrow, by_ticket, get, get_int, int, text};
-use super::stage::{with_lines, STAGED};
+use super::stage::{with_lines, Grouped, STAGED};
 use super::{IngestError, TableCounts};
 
 /// `table`'s columns with `_file`, `_line` and `_s` (the rows a reconciliation reads).
@@ -71,7 +71,8 @@ pub(super) fn assemble(
 }
 
 impl Run<'_> {
-    /// Derive from the staged snapshots (`staged`) their events, into Parquet files in
+    /// Derive from the staged snapshots (`staged`, read from `grouped` when they are grouped
+    /// by bucket, see [`Grouped`]) their events, into Parquet files in
     /// `events_dir`, and themselves as tickets with their blank milestones filled, reconciled
     /// with the stored tickets into the plan of `tickets`, bucket by bucket of tickets: the
     /// first snapshot of each ticket diffed with `tickets_before`, the milestones from the
@@ -81,16 +82,23 @@ impl Run<'_> {
     pub(super) async fn snapshot_rows(
         &self,
         events_dir: &Path,
+        grouped: Option<&Grouped>,
     ) -> Result<(SchemaRef, Planned, TableCounts), IngestError> {
-        let buckets = self
+        let needed = self
             .buckets(&[STAGED, "tickets_before", "events_before"])
             .await?;
+        // The staged snapshots grouped by bucket, unless their buckets are larger than a chunk.
+        let grouped = grouped.filter(|g| g.n >= needed);
+        let buckets = grouped.map_or(needed, |g| g.n);
         let root = self.stage.dir.join("buckets_snapshots");
         let split = |sql: String, name: &'static str| {
             let dir = root.join(name);
             async move { Buckets::split(self.ctx, &sql, TICKETS.key, buckets, &dir).await }
         };
-        let staged = split(format!("SELECT * FROM {STAGED}"), "staged").await?;
+        let staged = match grouped {
+            Some(grouped) => Bucketed::Staged(&grouped.records, None),
+            None => Bucketed::Split(split(format!("SELECT * FROM {STAGED}"), "staged").await?),
+        };
         let stored = split(
             format!(
                 "SELECT {} FROM tickets_before",
@@ -112,7 +120,7 @@ impl Run<'_> {
         let counts = Mutex::new(TableCounts::default());
         let stored_empty = RecordBatch::new_empty(Arc::clone(&stored.schema));
         write_parts(
-            staged.len(),
+            buckets as usize,
             self.threads,
             "part-derived.parquet",
             [

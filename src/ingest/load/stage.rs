@@ -263,13 +263,18 @@ pub(super) struct Staged {
 }
 
 /// The staged records and attributes of a run as row groups each of one bucket of ticket
-/// ([`TICKETS`]'s key, [`bucket::bucket`] of `n`): the derivation of tickets reads a bucket's
-/// events and attributes straight from them, instead of splitting every row again.
+/// ([`TICKETS`]'s key, [`bucket::bucket`] of `n`): the derivations of tickets (from events or
+/// snapshots) read a bucket's rows straight from them, instead of splitting every row again.
 pub(super) struct Grouped {
     pub(super) n: u64,
-    records: Vec<GroupedFile>,
-    attributes: Vec<GroupedFile>,
+    pub(super) records: GroupedFiles,
+    pub(super) attributes: GroupedFiles,
 }
+
+/// The staged files of one kind (records, attributes) whose rows are grouped by bucket, in
+/// task order.
+#[derive(Default)]
+pub(super) struct GroupedFiles(Vec<GroupedFile>);
 
 /// A staged file whose rows are grouped by bucket.
 struct GroupedFile {
@@ -295,24 +300,11 @@ impl GroupedFile {
     }
 }
 
-impl Grouped {
-    /// The staged records of bucket `b` (their columns `columns`), as one batch (none when the
-    /// bucket has none).
-    pub(super) fn records(
+impl GroupedFiles {
+    /// The rows of bucket `b` (their columns `columns`, or all), as one batch (none when the
+    /// bucket has none), in the order they were staged.
+    pub(super) fn take(
         &self,
-        b: usize,
-        columns: &[&str],
-    ) -> Result<Option<RecordBatch>, IngestError> {
-        Grouped::read(&self.records, b, Some(columns))
-    }
-
-    /// The staged attributes of bucket `b`, as one batch (none when the bucket has none).
-    pub(super) fn attributes(&self, b: usize) -> Result<Option<RecordBatch>, IngestError> {
-        Grouped::read(&self.attributes, b, None)
-    }
-
-    fn read(
-        files: &[GroupedFile],
         b: usize,
         columns: Option<&[&str]>,
     ) -> Result<Option<RecordBatch>, IngestError> {
@@ -320,7 +312,7 @@ impl Grouped {
             |e: datafusion::parquet::errors::ParquetError| query("reading staged rows")(e.into());
         let mut batches = Vec::new();
         let mut schema = None;
-        for f in files {
+        for f in &self.0 {
             let groups: Vec<usize> = (0..f.groups.len())
                 .filter(|&g| f.groups[g] == b as u64)
                 .collect();
@@ -506,8 +498,8 @@ pub(super) fn stage_files(
         attributes: 0,
         grouped: buckets.map(|n| Grouped {
             n,
-            records: Vec::new(),
-            attributes: Vec::new(),
+            records: GroupedFiles::default(),
+            attributes: GroupedFiles::default(),
         }),
     };
     let mut previous: Option<(usize, Option<u64>)> = None;
@@ -569,9 +561,10 @@ pub(super) fn stage_files(
         staged.records += done.records.rows;
         staged.attributes += done.attributes.rows;
         if let Some(grouped) = &mut staged.grouped {
-            grouped.records.extend(GroupedFile::open(&done.records)?);
+            grouped.records.0.extend(GroupedFile::open(&done.records)?);
             grouped
                 .attributes
+                .0
                 .extend(GroupedFile::open(&done.attributes)?);
         }
     }
@@ -585,10 +578,14 @@ fn discard(done: Done) -> Result<(), IngestError> {
     done.rejected.discard()
 }
 
-/// Whether the staged rows are grouped by bucket of ticket: events whose tickets are derived
-/// (see [`Grouped`]).
+/// Whether the staged rows are grouped by bucket of ticket (see [`Grouped`]): events whose
+/// tickets are derived, and snapshots.
 fn grouped(mapping: &SourceMapping) -> bool {
-    mapping.shape == Shape::Events && mapping.derive_tickets
+    match mapping.shape {
+        Shape::Events => mapping.derive_tickets,
+        Shape::Snapshots => true,
+        Shape::Tickets => false,
+    }
 }
 
 /// What every task of a run shares.
@@ -737,13 +734,14 @@ mod tests {
         }
         let grouped = Grouped {
             n,
-            records: files,
-            attributes: Vec::new(),
+            records: GroupedFiles(files),
+            attributes: GroupedFiles::default(),
         };
         let mut seen = Vec::new();
         for b in 0..n as usize {
             let batch = grouped
-                .records(b, &["ticket_id", "source_system", "n"])
+                .records
+                .take(b, Some(&["ticket_id", "source_system", "n"]))
                 .unwrap()
                 .unwrap();
             let keys = [Arc::clone(batch.column(0)), Arc::clone(batch.column(1))];
@@ -757,12 +755,12 @@ mod tests {
             assert!(numbers.is_sorted(), "bucket {b} keeps the written order");
             seen.extend(numbers);
             // Only the columns asked for.
-            let only = grouped.records(b, &["n"]).unwrap().unwrap();
+            let only = grouped.records.take(b, Some(&["n"])).unwrap().unwrap();
             assert_eq!((only.num_columns(), only.num_rows()), (1, batch.num_rows()));
             assert!(only.column(0).null_count() == 0);
         }
-        assert!(grouped.records(n as usize, &["n"]).unwrap().is_none());
-        assert!(grouped.attributes(0).unwrap().is_none());
+        assert!(grouped.records.take(n as usize, None).unwrap().is_none());
+        assert!(grouped.attributes.take(0, None).unwrap().is_none());
         seen.sort_unstable();
         assert_eq!(seen, (0..(rows + 300) as u64).collect::<Vec<_>>());
     }
