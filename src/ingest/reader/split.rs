@@ -161,13 +161,9 @@ pub fn lines_between(path: &Path, from: u64, to: u64) -> std::io::Result<u64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cuts_follow_line_ends_and_count_the_lines_before() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.ndjson");
-        let text: String = (0..1000).map(|i| format!("{{\"n\": {i}}}\n")).collect();
-        std::fs::write(&path, &text).unwrap();
-        let header = Header {
+    /// The header of a file without one, read from its start, that can be split.
+    fn whole_file() -> Header {
+        Header {
             layout: Default::default(),
             width: 1,
             data: Range {
@@ -176,7 +172,16 @@ mod tests {
                 lines_before: 0,
             },
             splittable: true,
-        };
+        }
+    }
+
+    #[test]
+    fn cuts_follow_line_ends_and_count_the_lines_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.ndjson");
+        let text: String = (0..1000).map(|i| format!("{{\"n\": {i}}}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let header = whole_file();
         let got = ranges(&path, &header, 1000, 2).unwrap();
         assert!(got.len() > 5, "{got:?}");
         let bytes = text.as_bytes();
@@ -204,16 +209,7 @@ mod tests {
         let path = dir.path().join("f.ndjson");
         let line = |i: usize| format!("{{\"n\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(i % 40));
         std::fs::write(&path, (0..1000).map(line).collect::<String>()).unwrap();
-        let header = Header {
-            layout: Default::default(),
-            width: 1,
-            data: Range {
-                start: 0,
-                end: u64::MAX,
-                lines_before: 0,
-            },
-            splittable: true,
-        };
+        let header = whole_file();
         assert_eq!(lines_estimate(&path, &header).unwrap(), 1000);
         let lines = 300_000;
         std::fs::write(&path, (0..lines).map(line).collect::<String>()).unwrap();
