@@ -86,12 +86,12 @@ struct Writer {
     schema: SchemaRef,
     writer: Option<ArrowWriter<File>>,
     rows: u64,
-    /// When the rows are grouped by bucket of ticket: the rows waiting, by bucket.
+    /// When the rows are grouped by bucket of ticket: the rows waiting and their buckets.
     grouping: Option<Grouping>,
 }
 
-/// The rows a grouping writer holds, by bucket of ticket ([`TICKETS`]'s key), and the bucket of
-/// each row group it wrote.
+/// The rows a grouping writer holds, with the bucket of ticket of each ([`TICKETS`]'s key, of
+/// `n` buckets), and the bucket of each row group it wrote.
 struct Grouping {
     n: u64,
     /// The rows held, and the bucket of each.
@@ -258,7 +258,7 @@ pub(super) struct Staged {
     pub(super) records: u64,
     pub(super) attributes: u64,
     /// The staged files grouped by bucket of ticket, when they are (events whose tickets are
-    /// derived).
+    /// derived, and snapshots).
     pub(super) grouped: Option<Grouped>,
 }
 
