@@ -20,6 +20,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::file::properties::WriterProperties;
 
+use super::buckets::key_columns;
 use super::reconcile::buckets_for;
 use super::{io, query, FileReport, IngestError, Options, Progress};
 use crate::config::{Shape, SourceMapping};
@@ -154,10 +155,9 @@ impl Writer {
         let Some(grouping) = &mut self.grouping else {
             return self.writer()?.write(batch).map_err(Into::into);
         };
-        let hashes = bucket::hashes(&[
-            Arc::clone(batch.column(batch.schema().index_of("ticket_id")?)),
-            Arc::clone(batch.column(batch.schema().index_of("source_system")?)),
-        ])?;
+        let keys =
+            key_columns(batch, TICKETS.key).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let hashes = bucket::hashes(&keys)?;
         let buckets = hashes
             .into_iter()
             .map(|h| bucket::bucket(h, grouping.n) as u32)
