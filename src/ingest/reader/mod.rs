@@ -307,8 +307,10 @@ impl BatchReader {
             }
             InputFormat::Ndjson => {
                 let keys = ndjson_keys(path, mapping)?;
+                let lines = ndjson::Lines::mapped(&file, 0, 0, Arc::clone(&bytes))
+                    .unwrap_or_else(|| ndjson::Lines::new(counted(Box::new(file)), 0, 0));
                 let inner = Inner::Ndjson {
-                    lines: ndjson::Lines::new(counted(Box::new(file)), 0, 0),
+                    lines,
                     keys: ndjson::Keys::new(&keys),
                 };
                 let data = Range {
@@ -377,14 +379,14 @@ impl BatchReader {
         let mut file = File::open(path).map_err(io_error(path))?;
         file.seek(SeekFrom::Start(range.start))
             .map_err(io_error(path))?;
-        let input = Counting {
+        let input = |file: File| Counting {
             inner: Box::new(file) as Box<dyn Read + Send>,
             counter: Arc::clone(&bytes),
         };
         let inner = match &mapping.format {
             InputFormat::Csv(options) => Inner::Csv {
                 records: Box::new(csv::Records::new(
-                    input,
+                    input(file),
                     options,
                     range.lines_before,
                     range.start,
@@ -393,7 +395,15 @@ impl BatchReader {
                 width: header.width,
             },
             InputFormat::Ndjson => Inner::Ndjson {
-                lines: ndjson::Lines::new(input, range.lines_before, range.start),
+                lines: ndjson::Lines::mapped(
+                    &file,
+                    range.start,
+                    range.lines_before,
+                    Arc::clone(&bytes),
+                )
+                .unwrap_or_else(|| {
+                    ndjson::Lines::new(input(file), range.lines_before, range.start)
+                }),
                 keys: ndjson::Keys::new(&ndjson_keys(path, mapping)?),
             },
             InputFormat::Parquet => {

@@ -11,7 +11,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -24,10 +29,28 @@ pub(super) struct Line<'a> {
     pub bytes: &'a [u8],
 }
 
+/// Bytes of a mapped file read before the pages behind them are given back (see
+/// [`Lines::mapped`]).
+const RELEASE_BYTES: usize = 32 << 20;
+
+/// Where the lines come from.
+enum Source<R> {
+    /// A file mapped in memory, read in place from `at`; the pages before `released` are given
+    /// back once `release` bytes were read after them.
+    Mapped {
+        map: Mmap,
+        at: usize,
+        released: usize,
+        release: usize,
+        counter: Arc<AtomicU64>,
+    },
+    /// Any reader, each line copied into `buf`.
+    Read { input: BufReader<R>, buf: Vec<u8> },
+}
+
 /// The non-blank lines of an input.
 pub(super) struct Lines<R> {
-    input: BufReader<R>,
-    buf: Vec<u8>,
+    source: Source<R>,
     number: u64,
     offset: u64,
     first: bool,
@@ -38,12 +61,46 @@ impl<R: Read> Lines<R> {
     /// offset `offset`.
     pub fn new(input: R, lines_before: u64, offset: u64) -> Lines<R> {
         Lines {
-            input: BufReader::with_capacity(1 << 20, input),
-            buf: Vec::new(),
+            source: Source::Read {
+                input: BufReader::with_capacity(1 << 20, input),
+                buf: Vec::new(),
+            },
             number: lines_before,
             offset,
             first: offset == 0,
         }
+    }
+
+    /// Lines of `file` from offset `offset` (at line `lines_before + 1`) to its end, read in
+    /// place from a memory map rather than copied (twice) through a buffer; the bytes read are
+    /// added to `counter`. `None` when the file cannot be mapped (a pipe, say), to be read as a
+    /// stream instead.
+    ///
+    /// The pages already read are given back every [`RELEASE_BYTES`], so that the process holds
+    /// only a window of a large file. A file cut short while it is read ends the process (as
+    /// with any memory-mapped reader): exports are not written while they are ingested.
+    pub fn mapped(
+        file: &File,
+        offset: u64,
+        lines_before: u64,
+        counter: Arc<AtomicU64>,
+    ) -> Option<Lines<R>> {
+        // SAFETY: the map is only read, through slices that do not outlive `Lines::next`'s
+        // borrow; the export is not written while it is read (see above).
+        let map = unsafe { MmapOptions::new().offset(offset).map(file) }.ok()?;
+        let _ = map.advise(Advice::Sequential);
+        Some(Lines {
+            source: Source::Mapped {
+                map,
+                at: 0,
+                released: 0,
+                release: RELEASE_BYTES,
+                counter,
+            },
+            number: lines_before,
+            offset,
+            first: offset == 0,
+        })
     }
 
     pub fn offset(&self) -> u64 {
@@ -52,30 +109,73 @@ impl<R: Read> Lines<R> {
 
     /// The next line with content (blank lines are skipped), or `None` at the end.
     pub fn next(&mut self) -> std::io::Result<Option<Line<'_>>> {
-        loop {
-            self.buf.clear();
+        let (start, from, to) = loop {
             let start = self.offset;
-            let n = self.input.read_until(b'\n', &mut self.buf)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.offset += n as u64;
+            // Where the line is, in the buffer or in the map.
+            let (at, len) = match &mut self.source {
+                Source::Read { input, buf } => {
+                    buf.clear();
+                    if input.read_until(b'\n', buf)? == 0 {
+                        return Ok(None);
+                    }
+                    (0, buf.len())
+                }
+                Source::Mapped {
+                    map,
+                    at,
+                    released,
+                    release,
+                    counter,
+                } => {
+                    let rest = &map[*at..];
+                    if rest.is_empty() {
+                        return Ok(None);
+                    }
+                    let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+                    if *at - *released >= *release {
+                        // SAFETY: the pages before `at` are not read again (a page shared with
+                        // this line is read back from the file).
+                        let _ = unsafe {
+                            map.unchecked_advise_range(
+                                UncheckedAdvice::DontNeed,
+                                *released,
+                                *at - *released,
+                            )
+                        };
+                        *released = *at;
+                    }
+                    *at += n;
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                    (*at - n, n)
+                }
+            };
+            let line = &self.source.bytes()[at..at + len];
+            self.offset += line.len() as u64;
             self.number += 1;
-            let mut bytes = &self.buf[..];
+            let mut bytes = line;
             if std::mem::take(&mut self.first) {
                 bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
             }
             let bytes = bytes.trim_ascii();
             if !bytes.is_empty() {
-                let (b, e) = (bytes.as_ptr() as usize, self.buf.as_ptr() as usize);
-                let from = b - e;
-                let to = from + bytes.len();
-                return Ok(Some(Line {
-                    number: self.number,
-                    start,
-                    bytes: &self.buf[from..to],
-                }));
+                let from = bytes.as_ptr() as usize - self.source.bytes().as_ptr() as usize;
+                break (start, from, from + bytes.len());
             }
+        };
+        Ok(Some(Line {
+            number: self.number,
+            start,
+            bytes: &self.source.bytes()[from..to],
+        }))
+    }
+}
+
+impl<R> Source<R> {
+    /// The bytes lines are read from: the buffer, or the map.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Source::Read { buf, .. } => buf,
+            Source::Mapped { map, .. } => map,
         }
     }
 }
@@ -307,6 +407,54 @@ mod tests {
                 vec![v("6"), v("e")],
             ]
         );
+    }
+
+    /// The lines of `lines`: number, start, bytes.
+    fn all<R: Read>(mut lines: Lines<R>) -> Vec<(u64, u64, Vec<u8>)> {
+        let mut got = Vec::new();
+        while let Some(line) = lines.next().unwrap() {
+            got.push((line.number, line.start, line.bytes.to_vec()));
+        }
+        got
+    }
+
+    #[test]
+    fn a_mapped_file_has_the_lines_of_a_stream_from_any_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.ndjson");
+        let mut text = String::from("\u{feff}{\"id\": 0}\r\n\n");
+        for i in 1..400 {
+            text.push_str(&format!(
+                "{{\"id\": {i}, \"pad\": \"{}\"}}\n",
+                "x".repeat(i % 37)
+            ));
+            if i % 50 == 0 {
+                text.push_str("  \r\n");
+            }
+        }
+        text.push_str("{\"id\": \"last, no line end\"}");
+        std::fs::write(&path, &text).unwrap();
+        let file = File::open(&path).unwrap();
+        // From the start, and from the start of a later line (as a range reader is).
+        let later = text.find("{\"id\": 100,").unwrap() as u64;
+        let before = text[..later as usize].matches('\n').count() as u64;
+        for (offset, lines_before) in [(0, 0), (later, before)] {
+            let stream = all(Lines::new(
+                &text.as_bytes()[offset as usize..],
+                lines_before,
+                offset,
+            ));
+            let counter = Arc::new(AtomicU64::new(0));
+            let mut mapped =
+                Lines::<&[u8]>::mapped(&file, offset, lines_before, Arc::clone(&counter)).unwrap();
+            // Pages given back every few lines: the lines read later are whole all the same.
+            if let Source::Mapped { release, .. } = &mut mapped.source {
+                *release = 1000;
+            }
+            assert_eq!(all(mapped), stream, "from offset {offset}");
+            assert_eq!(counter.load(Ordering::Relaxed), text.len() as u64 - offset);
+        }
+        assert_eq!(all(Lines::new(text.as_bytes(), 0, 0))[0].2, b"{\"id\": 0}");
     }
 
     #[test]
