@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
@@ -98,42 +100,54 @@ pub(super) async fn record_rejections(
         return match all {
             Some(all) => {
                 let all = all.distinct().map_err(query("collecting rejected rows"))?;
-                write(ctx, quarantine, all, Some(&predicate), QUARANTINE.name).await
+                write(ctx, quarantine, all, Some(&predicate), &QUARANTINE).await
             }
             None => delete(ctx, quarantine, &predicate, QUARANTINE.name).await,
         };
     }
     if let Some(all) = all {
         progress.step("recording rejected rows in quarantine");
-        let columns: Vec<&str> = QUARANTINE.column_names().collect();
         // Every column is the key: a rejected row already recorded is not recorded again.
-        quarantine = merge(
-            ctx,
-            quarantine,
-            all,
-            &columns,
-            QUARANTINE.key,
-            false,
-            QUARANTINE.name,
-        )
-        .await?;
+        quarantine = merge(ctx, quarantine, all, &QUARANTINE, false).await?;
     }
     Ok(quarantine)
 }
 
-/// Write the rows of `source` to `table` in one commit: in place of the rows that match
-/// `replace_where` (which all of `source` matches), or appended to the table without one.
+/// How the data files of `target` are written: as the session's Parquet options say, but
+/// without a dictionary for a key of one column, whose values are all distinct (a dictionary
+/// would only cost the time of filling it until the writer gives it up).
+fn writer_properties(
+    ctx: &SessionContext,
+    target: &Table,
+) -> Result<WriterProperties, IngestError> {
+    let mut builder = ctx
+        .state()
+        .config_options()
+        .execution
+        .parquet
+        .into_writer_properties_builder()
+        .map_err(query("preparing a Delta write"))?;
+    if let [key] = target.key {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*key), false);
+    }
+    Ok(builder.build())
+}
+
+/// Write the rows of `source` to `target`'s `table` in one commit: in place of the rows that
+/// match `replace_where` (which all of `source` matches), or appended to the table without one.
 pub(super) async fn write(
     ctx: &SessionContext,
     table: DeltaTable,
     source: datafusion::dataframe::DataFrame,
     replace_where: Option<&str>,
-    name: &'static str,
+    target: &'static Table,
 ) -> Result<DeltaTable, IngestError> {
+    let name = target.name;
     let builder = table
         .write(Vec::new())
         .with_input_plan(source.logical_plan().clone())
-        .with_session_state(Arc::new(ctx.state()));
+        .with_session_state(Arc::new(ctx.state()))
+        .with_writer_properties(writer_properties(ctx, target)?);
     let builder = match replace_where {
         Some(predicate) => builder
             .with_save_mode(deltalake::protocol::SaveMode::Overwrite)
@@ -159,17 +173,17 @@ pub(super) async fn delete(
     Ok(table)
 }
 
-/// MERGE `source` into `table`, matching rows on the `key` columns: insert the rows of `source`
-/// the table lacks and, with `update`, overwrite the matched ones.
+/// MERGE `source` into `target`'s `table`, matching rows on its key: insert the rows of
+/// `source` the table lacks and, with `update`, overwrite the matched ones.
 pub(super) async fn merge(
     ctx: &SessionContext,
     table: DeltaTable,
     source: datafusion::dataframe::DataFrame,
-    columns: &[&str],
-    key: &[&str],
+    target: &'static Table,
     update: bool,
-    name: &'static str,
 ) -> Result<DeltaTable, IngestError> {
+    let (name, key) = (target.name, target.key);
+    let columns: Vec<&str> = target.column_names().collect();
     let on = key
         .iter()
         .map(|k| format!("t.\"{k}\" = s.\"{k}\""))
@@ -179,10 +193,11 @@ pub(super) async fn merge(
     let mut builder = table
         .merge(source, on)
         .with_session_state(Arc::new(ctx.state()))
+        .with_writer_properties(writer_properties(ctx, target)?)
         .with_source_alias("s")
         .with_target_alias("t")
         .when_not_matched_insert(|mut i| {
-            for c in columns {
+            for c in &columns {
                 i = i.set(format!("\"{c}\""), format!("s.\"{c}\""));
             }
             i
@@ -191,7 +206,7 @@ pub(super) async fn merge(
     if update {
         builder = builder
             .when_matched_update(|mut u| {
-                for c in columns {
+                for c in &columns {
                     u = u.update(format!("\"{c}\""), format!("s.\"{c}\""));
                 }
                 u

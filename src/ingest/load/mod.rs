@@ -300,6 +300,7 @@ async fn run(
     let (reports, totals) = (staged.reports, staged.totals);
     let (staged_records, staged_attributes) = (staged.records, staged.attributes);
     let grouped = staged.grouped;
+    let key_hashes = staged.key_hashes;
 
     // 2. Reconcile and commit, table by table.
     let ctx = ingest_context(&stage.dir.join("spill"), options.memory_mb)?;
@@ -340,11 +341,17 @@ async fn run(
         match mapping.shape {
             Shape::Tickets => {
                 let sql = staged_columns(tickets);
-                applied.push(steps.apply(tickets, &sql, Mode::Versioned).await?);
+                applied.push(
+                    steps
+                        .apply(tickets, &sql, key_hashes, Mode::Versioned)
+                        .await?,
+                );
             }
             Shape::Events => {
                 let sql = staged_columns(events);
-                let (planned, counts) = steps.plan(events, &sql, Mode::Versioned).await?;
+                let (planned, counts) = steps
+                    .plan(events, &sql, key_hashes, Mode::Versioned)
+                    .await?;
                 // When the plan is the staged input itself, the derivation reads its events
                 // from the staged files.
                 let grouped = grouped.filter(|_| matches!(planned, Planned::Inserts(_)));
@@ -372,7 +379,7 @@ async fn run(
                     applied.push(steps.commit_plan(events, counts).await?);
                     register_derived(&ctx, DERIVED, &dir, schema).await?;
                     let sql = format!("SELECT * FROM {DERIVED}");
-                    applied.push(steps.apply(tickets, &sql, Mode::Derived).await?);
+                    applied.push(steps.apply(tickets, &sql, None, Mode::Derived).await?);
                 }
             }
             Shape::Snapshots => {
@@ -389,7 +396,7 @@ async fn run(
                 let sql = format!("SELECT * FROM {DERIVED_EVENTS}");
                 // Two tables, two commits: both at once.
                 let (events_applied, tickets_applied) = futures::try_join!(
-                    steps.apply(events, &sql, Mode::Versioned),
+                    steps.apply(events, &sql, None, Mode::Versioned),
                     steps.commit(tickets, tickets_plan, tickets_counts)
                 )?;
                 applied.extend([events_applied, tickets_applied]);

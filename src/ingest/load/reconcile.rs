@@ -170,14 +170,16 @@ impl Run<'_> {
 
     /// Reconcile the rows of `input_sql` (the target's columns, then `_file`, `_line` and the
     /// tie-break `_s`) with the stored `target`, and commit the inserts and updates in one
-    /// MERGE.
+    /// MERGE. `hashes` are the hashes of the input rows' keys when they are known
+    /// ([`super::stage::Staged::key_hashes`]).
     pub(super) async fn apply(
         &self,
         target: &'static Table,
         input_sql: &str,
+        hashes: Option<Vec<u64>>,
         mode: Mode,
     ) -> Result<Applied, IngestError> {
-        let (planned, counts) = self.plan(target, input_sql, mode).await?;
+        let (planned, counts) = self.plan(target, input_sql, hashes, mode).await?;
         self.commit(target, planned, counts).await
     }
 
@@ -187,6 +189,7 @@ impl Run<'_> {
         &self,
         target: &'static Table,
         input_sql: &str,
+        hashes: Option<Vec<u64>>,
         mode: Mode,
     ) -> Result<(Planned, TableCounts), IngestError> {
         let name = target.name;
@@ -204,7 +207,7 @@ impl Run<'_> {
         let planned = self
             .reconcile(
                 target,
-                &input,
+                (&input, hashes),
                 &stored,
                 mode,
                 &self.plan_dir(target),
@@ -301,16 +304,15 @@ impl Run<'_> {
             Commit::Replace => {
                 progress.step(&format!("replacing the source's rows in {name}"));
                 let predicate = source_predicate("source_system", &mapping.source_system);
-                table = write(ctx, table, rows().await?, Some(&predicate), name).await?;
+                table = write(ctx, table, rows().await?, Some(&predicate), target).await?;
             }
             Commit::Merge if counts.inserted + counts.updated > 0 => {
                 progress.step(&format!("committing to {name}"));
                 table = if counts.updated == 0 {
                     // Only new keys: an append commits them without joining the stored table.
-                    write(ctx, table, rows().await?, None, name).await?
+                    write(ctx, table, rows().await?, None, target).await?
                 } else {
-                    let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
-                    merge(ctx, table, rows().await?, &columns, target.key, true, name).await?
+                    merge(ctx, table, rows().await?, target, true).await?
                 };
             }
             Commit::Merge => {}
@@ -354,9 +356,10 @@ impl Run<'_> {
         Ok(rows as u64)
     }
 
-    /// Weigh the rows of the relation `input` (the target's columns, `_file`, `_line`, `_s`)
-    /// against the stored relation `stored` by the rule of [`plan`], and write the plan's rows
-    /// into `plan_dir`. Returns the plan's schema.
+    /// Weigh the rows of the relation `input` (the target's columns, `_file`, `_line`, `_s`;
+    /// with the hashes of their keys when they are known) against the stored relation `stored`
+    /// by the rule of [`plan`], and write the plan's rows into `plan_dir`. Returns the plan's
+    /// schema.
     ///
     /// A first pass reads the keys of both: a key that appears once in the input and is not
     /// stored is an insert, written to the plan as the second pass reads it. The rows of the
@@ -366,7 +369,7 @@ impl Run<'_> {
     async fn reconcile(
         &self,
         target: &'static Table,
-        input: &str,
+        (input, input_hashes): (&str, Option<Vec<u64>>),
         stored: &str,
         mode: Mode,
         plan_dir: &Path,
@@ -375,14 +378,21 @@ impl Run<'_> {
         let name = target.name;
         let dir = self.stage.dir.join(format!("buckets_{name}"));
         let keys = target.key.join(", ");
+        let input_hashes = match input_hashes {
+            Some(hashes) => hashes,
+            None => {
+                key_hashes(self.ctx, &format!("SELECT {keys} FROM {input}"), target.key).await?
+            }
+        };
         let contested = Contested::of(
-            key_hashes(self.ctx, &format!("SELECT {keys} FROM {input}"), target.key).await?,
+            input_hashes,
             key_hashes(
                 self.ctx,
                 &format!("SELECT {keys} FROM {stored}"),
                 target.key,
             )
             .await?,
+            self.threads,
         );
         if contested.hashes.is_empty() {
             counts.read += contested.input_rows;
@@ -530,9 +540,11 @@ struct Contested {
 }
 
 impl Contested {
-    fn of(mut input: Vec<u64>, mut stored: Vec<u64>) -> Contested {
-        input.sort_unstable();
-        stored.sort_unstable();
+    /// The contested keys of an input and a stored table, from the hashes of their keys,
+    /// sorted on `threads` threads.
+    fn of(input: Vec<u64>, stored: Vec<u64>, threads: usize) -> Contested {
+        let input = sorted(input, threads);
+        let stored = sorted(stored, threads);
         let mut hashes = Vec::new();
         for pair in input.windows(2) {
             if pair[0] == pair[1] && hashes.last() != Some(&pair[0]) {
@@ -561,6 +573,50 @@ impl Contested {
     fn has(&self, hash: u64) -> bool {
         !self.hashes.is_empty() && self.hashes.binary_search(&hash).is_ok()
     }
+}
+
+/// `hashes` in ascending order, sorted on `threads` threads: parted by their top bits (hashes
+/// spread evenly), each part sorted apart.
+fn sorted(mut hashes: Vec<u64>, threads: usize) -> Vec<u64> {
+    const BITS: u32 = 8;
+    if threads < 2 || hashes.len() < 1 << 16 {
+        hashes.sort_unstable();
+        return hashes;
+    }
+    let part = |h: u64| (h >> (64 - BITS)) as usize;
+    let mut ends = vec![0usize; 1 << BITS];
+    for &h in &hashes {
+        ends[part(h)] += 1;
+    }
+    let mut at = Vec::with_capacity(ends.len());
+    let mut sum = 0;
+    for end in &mut ends {
+        at.push(sum);
+        sum += *end;
+        *end = sum;
+    }
+    let mut out = vec![0u64; hashes.len()];
+    for &h in &hashes {
+        let p = part(h);
+        out[at[p]] = h;
+        at[p] += 1;
+    }
+    drop(hashes);
+    // The parts, dealt to the threads in turn.
+    let mut shares: Vec<Vec<&mut [u64]>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut rest = out.as_mut_slice();
+    let mut start = 0;
+    for (p, &end) in ends.iter().enumerate() {
+        let (part, tail) = rest.split_at_mut(end - start);
+        shares[p % threads].push(part);
+        (rest, start) = (tail, end);
+    }
+    std::thread::scope(|scope| {
+        for share in shares {
+            scope.spawn(move || share.into_iter().for_each(|part| part.sort_unstable()));
+        }
+    });
+    out
 }
 
 /// `a.col1, a.col2, …` (or without a prefix).
@@ -599,16 +655,41 @@ pub(super) fn conflicts_sql(source: &str, key: &[&str], plan: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Contested;
+    use super::{sorted, Contested};
 
     #[test]
     fn keys_repeated_in_the_input_or_stored_are_contested() {
-        let c = Contested::of(vec![5, 1, 7, 5, 9, 3], vec![9, 2, 9]);
+        let c = Contested::of(vec![5, 1, 7, 5, 9, 3], vec![9, 2, 9], 2);
         assert_eq!(c.hashes, vec![5, 9]);
         assert!(c.has(5) && c.has(9) && !c.has(1) && !c.has(2));
         // Input rows 5, 5, 9; stored rows 9, 9.
         assert_eq!((c.rows, c.input_rows), (3, 6));
-        let none = Contested::of(vec![1, 2, 3], Vec::new());
+        let none = Contested::of(vec![1, 2, 3], Vec::new(), 1);
         assert!(!none.has(1) && none.rows == 0);
+    }
+
+    #[test]
+    fn hashes_sorted_on_several_threads_as_on_one() {
+        // Enough hashes to be parted, spread like hashes, with repeats and extremes.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut hashes: Vec<u64> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            })
+            .collect();
+        hashes.extend([0, u64::MAX, 0, 42, 42]);
+        hashes.extend_from_within(..1000);
+        let mut expected = hashes.clone();
+        expected.sort_unstable();
+        for threads in [1, 2, 3, 8] {
+            assert_eq!(
+                sorted(hashes.clone(), threads),
+                expected,
+                "{threads} threads"
+            );
+        }
     }
 }

@@ -89,6 +89,9 @@ struct Writer {
     rows: u64,
     /// When the rows are grouped by bucket of ticket: the rows waiting and their buckets.
     grouping: Option<Grouping>,
+    /// When the rows' keys are hashed as they are written: the key's columns, and the hashes
+    /// so far ([`bucket::hashes`]).
+    keys: Option<(&'static [&'static str], Vec<u64>)>,
 }
 
 /// The rows a grouping writer holds, with the bucket of ticket of each ([`TICKETS`]'s key, of
@@ -109,6 +112,15 @@ impl Writer {
             writer: None,
             rows: 0,
             grouping: None,
+            keys: None,
+        }
+    }
+
+    /// This writer, hashing the keys (columns `key`) of the rows it writes.
+    fn hashing(self, key: Option<&'static [&'static str]>) -> Writer {
+        Writer {
+            keys: key.map(|key| (key, Vec::new())),
+            ..self
         }
     }
 
@@ -152,6 +164,11 @@ impl Writer {
             return Ok(());
         }
         self.rows += batch.num_rows() as u64;
+        if let Some((key, hashes)) = &mut self.keys {
+            let keys =
+                key_columns(batch, key).map_err(|e| DataFusionError::External(Box::new(e)))?;
+            hashes.extend(bucket::hashes(&keys)?);
+        }
         let Some(grouping) = &mut self.grouping else {
             return self.writer()?.write(batch).map_err(Into::into);
         };
@@ -226,16 +243,19 @@ impl Writer {
             path: (self.rows > 0).then_some(self.path),
             rows: self.rows,
             groups: self.grouping.map(|g| g.groups).unwrap_or_default(),
+            hashes: self.keys.map(|(_, hashes)| hashes),
         })
     }
 }
 
-/// A closed staged file: its path (none when it had no rows), its rows, and when its rows are
-/// grouped by bucket, the bucket of each row group.
+/// A closed staged file: its path (none when it had no rows), its rows, when its rows are
+/// grouped by bucket, the bucket of each row group, and when their keys were hashed, the hash
+/// of each row's.
 struct Written {
     path: Option<PathBuf>,
     rows: u64,
     groups: Vec<u64>,
+    hashes: Option<Vec<u64>>,
 }
 
 impl Written {
@@ -260,6 +280,10 @@ pub(super) struct Staged {
     /// The staged files grouped by bucket of ticket, when they are (events whose tickets are
     /// derived, and snapshots).
     pub(super) grouped: Option<Grouped>,
+    /// The hash of the key of each staged record ([`bucket::hashes`] of the key of the table
+    /// the records are rows of), when they are rows of a stored table (tickets, events): the
+    /// reconciliation needs them and need not read the keys back.
+    pub(super) key_hashes: Option<Vec<u64>>,
 }
 
 /// The staged records and attributes of a run as row groups each of one bucket of ticket
@@ -501,6 +525,7 @@ pub(super) fn stage_files(
             records: GroupedFiles::default(),
             attributes: GroupedFiles::default(),
         }),
+        key_hashes: records_key(mapping).map(|_| Vec::new()),
     };
     let mut previous: Option<(usize, Option<u64>)> = None;
     for index in 0..all.len() {
@@ -560,6 +585,9 @@ pub(super) fn stage_files(
         staged.totals.skipped += done.stats.skipped;
         staged.records += done.records.rows;
         staged.attributes += done.attributes.rows;
+        if let (Some(all), Some(hashes)) = (&mut staged.key_hashes, &done.records.hashes) {
+            all.extend_from_slice(hashes);
+        }
         if let Some(grouped) = &mut staged.grouped {
             grouped.records.0.extend(GroupedFile::open(&done.records)?);
             grouped
@@ -585,6 +613,16 @@ fn grouped(mapping: &SourceMapping) -> bool {
         Shape::Events => mapping.derive_tickets,
         Shape::Snapshots => true,
         Shape::Tickets => false,
+    }
+}
+
+/// The key of the stored table whose rows the staged records are, if they are such rows
+/// (snapshots are not: the events and tickets are derived from them).
+fn records_key(mapping: &SourceMapping) -> Option<&'static [&'static str]> {
+    match mapping.shape {
+        Shape::Tickets => Some(TICKETS.key),
+        Shape::Events => Some(TICKET_EVENTS.key),
+        Shape::Snapshots => None,
     }
 }
 
@@ -632,7 +670,8 @@ impl Work<'_> {
         let mut records = writer(
             stage.dir.join(STAGED).join(&name),
             with_lines(&staged_schema),
-        );
+        )
+        .hashing(records_key(mapping));
         let mut attributes = writer(
             stage.dir.join(STAGED_ATTRIBUTES).join(&name),
             with_lines(&attributes_schema()),
