@@ -68,7 +68,7 @@ fn plain(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch, ArrowErr
 }
 
 /// The columns `key` of `batch`.
-pub(super) fn key_columns(batch: &RecordBatch, key: &[&str]) -> Result<Vec<ArrayRef>, IngestError> {
+fn key_columns(batch: &RecordBatch, key: &[&str]) -> Result<Vec<ArrayRef>, IngestError> {
     key.iter()
         .map(|k| {
             batch.column_by_name(k).cloned().ok_or_else(|| {
@@ -78,6 +78,11 @@ pub(super) fn key_columns(batch: &RecordBatch, key: &[&str]) -> Result<Vec<Array
             })
         })
         .collect()
+}
+
+/// The hashes of the keys (columns `key`) of the rows of `batch` (see [`bucket::hashes`]).
+pub(super) fn batch_key_hashes(batch: &RecordBatch, key: &[&str]) -> Result<Vec<u64>, IngestError> {
+    bucket::hashes(&key_columns(batch, key)?).map_err(query("hashing keys"))
 }
 
 /// The hashes of the keys of every row of `sql`'s result (see [`bucket::hashes`]).
@@ -91,7 +96,7 @@ pub(super) async fn key_hashes(
     let mut all = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(query("running a step"))?;
-        all.extend(bucket::hashes(&key_columns(&batch, key)?).map_err(query("hashing keys"))?);
+        all.extend(batch_key_hashes(&batch, key)?);
     }
     Ok(all)
 }
@@ -171,8 +176,7 @@ impl Buckets {
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(query("running a step"))?;
             let batch = plain(&schema, batch).map_err(arrow("reading rows"))?;
-            let hashes = bucket::hashes(&key_columns(&batch, key)?)
-                .map_err(query("splitting rows by key"))?;
+            let hashes = batch_key_hashes(&batch, key)?;
             let Some((batch, hashes)) = route(batch, hashes)? else {
                 continue;
             };

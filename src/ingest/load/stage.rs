@@ -20,7 +20,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::file::properties::WriterProperties;
 
-use super::buckets::key_columns;
+use super::buckets::batch_key_hashes;
 use super::reconcile::buckets_for;
 use super::{io, query, FileReport, IngestError, Options, Progress};
 use crate::config::{Shape, SourceMapping};
@@ -164,18 +164,15 @@ impl Writer {
             return Ok(());
         }
         self.rows += batch.num_rows() as u64;
+        let key_hashes =
+            |key| batch_key_hashes(batch, key).map_err(|e| DataFusionError::External(Box::new(e)));
         if let Some((key, hashes)) = &mut self.keys {
-            let keys =
-                key_columns(batch, key).map_err(|e| DataFusionError::External(Box::new(e)))?;
-            hashes.extend(bucket::hashes(&keys)?);
+            hashes.extend(key_hashes(key)?);
         }
         let Some(grouping) = &mut self.grouping else {
             return self.writer()?.write(batch).map_err(Into::into);
         };
-        let keys =
-            key_columns(batch, TICKETS.key).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let hashes = bucket::hashes(&keys)?;
-        let buckets = hashes
+        let buckets = key_hashes(TICKETS.key)?
             .into_iter()
             .map(|h| bucket::bucket(h, grouping.n) as u32)
             .collect();

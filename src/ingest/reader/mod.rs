@@ -307,10 +307,8 @@ impl BatchReader {
             }
             InputFormat::Ndjson => {
                 let keys = ndjson_keys(path, mapping)?;
-                let lines = ndjson::Lines::mapped(&file, 0, 0, Arc::clone(&bytes))
-                    .unwrap_or_else(|| ndjson::Lines::new(counted(Box::new(file)), 0, 0));
                 let inner = Inner::Ndjson {
-                    lines,
+                    lines: ndjson_lines(file, 0, 0, &bytes),
                     keys: ndjson::Keys::new(&keys),
                 };
                 let data = Range {
@@ -379,14 +377,13 @@ impl BatchReader {
         let mut file = File::open(path).map_err(io_error(path))?;
         file.seek(SeekFrom::Start(range.start))
             .map_err(io_error(path))?;
-        let input = |file: File| Counting {
-            inner: Box::new(file) as Box<dyn Read + Send>,
-            counter: Arc::clone(&bytes),
-        };
         let inner = match &mapping.format {
             InputFormat::Csv(options) => Inner::Csv {
                 records: Box::new(csv::Records::new(
-                    input(file),
+                    Counting {
+                        inner: Box::new(file) as Box<dyn Read + Send>,
+                        counter: Arc::clone(&bytes),
+                    },
                     options,
                     range.lines_before,
                     range.start,
@@ -395,15 +392,7 @@ impl BatchReader {
                 width: header.width,
             },
             InputFormat::Ndjson => Inner::Ndjson {
-                lines: ndjson::Lines::mapped(
-                    &file,
-                    range.start,
-                    range.lines_before,
-                    Arc::clone(&bytes),
-                )
-                .unwrap_or_else(|| {
-                    ndjson::Lines::new(input(file), range.lines_before, range.start)
-                }),
+                lines: ndjson_lines(file, range.lines_before, range.start, &bytes),
                 keys: ndjson::Keys::new(&ndjson_keys(path, mapping)?),
             },
             InputFormat::Parquet => {
@@ -600,6 +589,24 @@ fn json_row(
 
 /// The keys an NDJSON source reads: JSON objects have no header row, so the mapped keys (each
 /// part of a combined column) are the columns, each looked up by name in every object.
+/// The NDJSON lines of `file` (positioned at `offset`, at line `lines_before + 1`): read in
+/// place from a memory map, or as a stream when the file cannot be mapped; the bytes read are
+/// counted in `bytes`.
+fn ndjson_lines(
+    file: File,
+    lines_before: u64,
+    offset: u64,
+    bytes: &Arc<AtomicU64>,
+) -> ndjson::Lines<Input> {
+    ndjson::Lines::mapped(&file, lines_before, offset, Arc::clone(bytes)).unwrap_or_else(|| {
+        let input = Counting {
+            inner: Box::new(file) as Box<dyn Read + Send>,
+            counter: Arc::clone(bytes),
+        };
+        ndjson::Lines::new(input, lines_before, offset)
+    })
+}
+
 fn ndjson_keys(path: &Path, mapping: &SourceMapping) -> Result<Vec<String>, ReadError> {
     if let Some((column, r)) = mapping.columns.iter().find(|(_, r)| r.occurrence != 1) {
         return Err(ReadError::Format {

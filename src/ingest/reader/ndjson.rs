@@ -81,8 +81,8 @@ impl<R: Read> Lines<R> {
     /// with any memory-mapped reader): exports are not written while they are ingested.
     pub fn mapped(
         file: &File,
-        offset: u64,
         lines_before: u64,
+        offset: u64,
         counter: Arc<AtomicU64>,
     ) -> Option<Lines<R>> {
         // SAFETY: the map is only read, through slices that do not outlive `Lines::next`'s
@@ -446,7 +446,7 @@ mod tests {
             ));
             let counter = Arc::new(AtomicU64::new(0));
             let mut mapped =
-                Lines::<&[u8]>::mapped(&file, offset, lines_before, Arc::clone(&counter)).unwrap();
+                Lines::<&[u8]>::mapped(&file, lines_before, offset, Arc::clone(&counter)).unwrap();
             // Pages given back every few lines: the lines read later are whole all the same.
             if let Source::Mapped { release, .. } = &mut mapped.source {
                 *release = 1000;
